@@ -1,0 +1,4 @@
+"Every public name of jupyter_playground: `from jupyter_playground.all import *`"
+# Hand-written (not exported from a notebook): it only gathers the exported modules.
+from .server import *
+from .auth import *
