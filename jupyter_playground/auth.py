@@ -7,13 +7,13 @@ Docs: https://jupyter-playground.github.io/jupyter-playground/auth.html.md"""
 # %% auto #0
 __all__ = ['JupyterError', 'AuthError', 'NotFound', 'Conflict', 'ServerUnavailable', 'error_for', 'Jupyter']
 
-# %% ../nbs/01_auth.ipynb #4499720c
+# %% ../nbs/01_auth.ipynb #89e8466c
 import os, json
 from urllib.parse import quote, unquote, urlsplit, urlunsplit, parse_qsl, urlencode
 import requests
 from fastcore.basics import patch
 
-# %% ../nbs/01_auth.ipynb #8aa5b633
+# %% ../nbs/01_auth.ipynb #ab74bd18
 class JupyterError(Exception):
     "A request to a Jupyter server failed"
     hint = ''
@@ -44,7 +44,7 @@ class ServerUnavailable(JupyterError):
     "Nothing answers at the server's URL, or it did not answer in time"
     def _describe(self): return f"{self.method} {self.url}: {self.message}"
 
-# %% ../nbs/01_auth.ipynb #ed58aa8f
+# %% ../nbs/01_auth.ipynb #69329a0b
 _PHRASES = {400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
             409: 'Conflict', 410: 'Gone', 413: 'Payload Too Large', 500: 'Internal Server Error',
             501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout'}
@@ -64,7 +64,7 @@ def error_for(r:requests.Response) -> JupyterError:
     msg,reason = _error_body(r)
     return _ERRORS.get(r.status_code, JupyterError)(msg, r.status_code, r.request.method, r.url, reason)
 
-# %% ../nbs/01_auth.ipynb #c8c2be23
+# %% ../nbs/01_auth.ipynb #69766bd1
 class Jupyter:
     "An authenticated HTTP session with one Jupyter server"
     def __init__(self,
@@ -91,7 +91,7 @@ class Jupyter:
         "Close the HTTP connections"
         self.http.close()
 
-# %% ../nbs/01_auth.ipynb #d3e1caeb
+# %% ../nbs/01_auth.ipynb #127065be
 def _unreachable(e) -> str:
     "A short reason for a connection failure"
     s = str(e)
@@ -129,7 +129,7 @@ def request(self:Jupyter, method:str, path:str='', **kwargs):
     try: return r.json()
     except ValueError: return r.text
 
-# %% ../nbs/01_auth.ipynb #98e6d291
+# %% ../nbs/01_auth.ipynb #13b3611e
 @patch
 def status(self:Jupyter) -> dict:
     "The server's activity: `started`, `last_activity`, `connections`, `kernels` (`GET /api/status`)"
@@ -148,7 +148,7 @@ def version(self:Jupyter) -> str:
     "The server's version (`GET /api`, which needs no token)"
     return self.request('GET', 'api')['version']
 
-# %% ../nbs/01_auth.ipynb #92c3c410
+# %% ../nbs/01_auth.ipynb #7ebe4d22
 @patch
 def ws_url(self:Jupyter, path:str) -> str:
     "The `ws://` or `wss://` URL of the API `path` on this server"

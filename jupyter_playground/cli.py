@@ -7,13 +7,13 @@ Docs: https://jupyter-playground.github.io/jupyter-playground/cli.html.md"""
 # %% auto #0
 __all__ = ['demo', 'main']
 
-# %% ../nbs/07_cli.ipynb #3c262573
+# %% ../nbs/07_cli.ipynb #38632546
 import sys, time, argparse
 from . import __version__
 from .server import LocalServer, ServerStartError
 from .auth import Jupyter, JupyterError
 
-# %% ../nbs/07_cli.ipynb #26ec876d
+# %% ../nbs/07_cli.ipynb #4401068c
 def _step(out, n, text): print(f"{n}. {text}", file=out, flush=True)
 
 def demo(out=None):
@@ -35,7 +35,7 @@ def demo(out=None):
         _step(out, 6, "POST /api/shutdown -> stopping the server")
     _step(out, 7, f"Server stopped; done in {time.monotonic()-t0:.1f} s")
 
-# %% ../nbs/07_cli.ipynb #4afad75d
+# %% ../nbs/07_cli.ipynb #64ed21af
 def _parser():
     p = argparse.ArgumentParser(prog='jupyter-playground', description='Drive a Jupyter server from the outside: REST API and kernel WebSocket protocol.')
     p.add_argument('--version', action='version', version=f'jupyter-playground {__version__}')
