@@ -7,13 +7,13 @@ Docs: https://jupyter-playground.github.io/jupyter-playground/auth.html.md"""
 # %% auto #0
 __all__ = ['JupyterError', 'AuthError', 'NotFound', 'Conflict', 'ServerUnavailable', 'error_for', 'Jupyter']
 
-# %% ../nbs/01_auth.ipynb #89e8466c
-import os, json
+# %% ../nbs/01_auth.ipynb #7f664da7
+import os, json, time
 from urllib.parse import quote, unquote, urlsplit, urlunsplit, parse_qsl, urlencode
 import requests
 from fastcore.basics import patch
 
-# %% ../nbs/01_auth.ipynb #ab74bd18
+# %% ../nbs/01_auth.ipynb #11ec6ca4
 class JupyterError(Exception):
     "A request to a Jupyter server failed"
     hint = ''
@@ -44,7 +44,7 @@ class ServerUnavailable(JupyterError):
     "Nothing answers at the server's URL, or it did not answer in time"
     def _describe(self): return f"{self.method} {self.url}: {self.message}"
 
-# %% ../nbs/01_auth.ipynb #69329a0b
+# %% ../nbs/01_auth.ipynb #da087a93
 _PHRASES = {400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
             409: 'Conflict', 410: 'Gone', 413: 'Payload Too Large', 500: 'Internal Server Error',
             501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout'}
@@ -64,7 +64,7 @@ def error_for(r:requests.Response) -> JupyterError:
     msg,reason = _error_body(r)
     return _ERRORS.get(r.status_code, JupyterError)(msg, r.status_code, r.request.method, r.url, reason)
 
-# %% ../nbs/01_auth.ipynb #69766bd1
+# %% ../nbs/01_auth.ipynb #fd9b2625
 class Jupyter:
     "An authenticated HTTP session with one Jupyter server"
     def __init__(self,
@@ -80,7 +80,7 @@ class Jupyter:
         if token is None: token = q.pop('token', None) or os.environ.get('JUPYTER_TOKEN', '')
         else: q.pop('token', None)
         self.url = urlunsplit((u.scheme, u.netloc, u.path.rstrip('/') + '/', urlencode(q), ''))
-        self.token,self.timeout = token,timeout
+        self.token,self.timeout,self._traces = token,timeout,[]
         self.http = requests.Session()
         if token: self.http.headers['Authorization'] = f'token {token}'
 
@@ -91,7 +91,7 @@ class Jupyter:
         "Close the HTTP connections"
         self.http.close()
 
-# %% ../nbs/01_auth.ipynb #127065be
+# %% ../nbs/01_auth.ipynb #9d1803a1
 def _unreachable(e) -> str:
     "A short reason for a connection failure"
     s = str(e)
@@ -111,13 +111,15 @@ def send(self:Jupyter,
     "Send an HTTP request to `path` and return the response, raising a `JupyterError` on failure"
     method,url = method.upper(), self.url + quote(path.lstrip('/'), safe='/')
     kwargs.setdefault('timeout', (min(5, self.timeout), self.timeout))
+    t0 = time.perf_counter()
     try: r = self.http.request(method, url, **kwargs)
-    except requests.Timeout as e:
-        raise ServerUnavailable(f"no answer within {self.timeout} s ({_unreachable(e)}); is the server at {self.url} overloaded or gone?",
-                                method=method, url=url) from None
-    except requests.ConnectionError as e:
-        raise ServerUnavailable(f"nothing answers at {self.url} ({_unreachable(e)}); is the server running and the URL right?",
-                                method=method, url=url) from None
+    except (requests.Timeout, requests.ConnectionError) as e:
+        for t in self._traces: t.record_http(method, url, None, 0, t0)
+        if isinstance(e, requests.Timeout):
+            msg = f"no answer within {self.timeout} s ({_unreachable(e)}); is the server at {self.url} overloaded or gone?"
+        else: msg = f"nothing answers at {self.url} ({_unreachable(e)}); is the server running and the URL right?"
+        raise ServerUnavailable(msg, method=method, url=url) from None
+    for t in self._traces: t.record_http(method, r.url, r.status_code, None if kwargs.get('stream') else len(r.content), t0)
     if r.status_code >= 400: raise error_for(r)
     return r
 
@@ -129,7 +131,7 @@ def request(self:Jupyter, method:str, path:str='', **kwargs):
     try: return r.json()
     except ValueError: return r.text
 
-# %% ../nbs/01_auth.ipynb #13b3611e
+# %% ../nbs/01_auth.ipynb #78a7d0d1
 @patch
 def status(self:Jupyter) -> dict:
     "The server's activity: `started`, `last_activity`, `connections`, `kernels` (`GET /api/status`)"
@@ -148,7 +150,7 @@ def version(self:Jupyter) -> str:
     "The server's version (`GET /api`, which needs no token)"
     return self.request('GET', 'api')['version']
 
-# %% ../nbs/01_auth.ipynb #7ebe4d22
+# %% ../nbs/01_auth.ipynb #33dcb800
 @patch
 def ws_url(self:Jupyter, path:str) -> str:
     "The `ws://` or `wss://` URL of the API `path` on this server"
