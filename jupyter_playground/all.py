@@ -2,3 +2,5 @@
 # Hand-written (not exported from a notebook): it only gathers the exported modules.
 from .server import *
 from .auth import *
+from .sessions import *
+from .trace import *
