@@ -2,5 +2,6 @@
 # Hand-written (not exported from a notebook): it only gathers the exported modules.
 from .server import *
 from .auth import *
+from .contents import *
 from .sessions import *
 from .trace import *

@@ -7,13 +7,13 @@ Docs: https://jupyter-playground.github.io/jupyter-playground/server.html.md"""
 # %% auto #0
 __all__ = ['server_config', 'ServerStartError', 'LocalServer', 'ServerInfo', 'running_servers']
 
-# %% ../nbs/00_server.ipynb #f9c53843
+# %% ../nbs/00_server.ipynb #fa5aca87
 import os, sys, json, time, atexit, shutil, signal, secrets, tempfile, subprocess
 from pathlib import Path
 import requests
 from fastcore.basics import patch
 
-# %% ../nbs/00_server.ipynb #b5cd6578
+# %% ../nbs/00_server.ipynb #b10efe20
 _SCRUB = {'JUPYTER_TOKEN', 'JUPYTER_TOKEN_FILE', 'JUPYTER_URL', 'JUPYTER_PORT', 'JUPYTER_CONFIG_DIR',
           'JUPYTER_CONFIG_PATH', 'JUPYTER_RUNTIME_DIR', 'JUPYTER_PREFER_ENV_PATH', 'JUPYTER_NO_CONFIG'}
 
@@ -23,11 +23,13 @@ def server_config(root_dir, token, port=0) -> dict:
         'ServerApp': dict(ip='127.0.0.1', port=port, port_retries=0, open_browser=False,
                           root_dir=str(root_dir), allow_root=hasattr(os, 'geteuid') and os.geteuid() == 0),
         'IdentityProvider': dict(token=token),
+        # a file deleted through the API is deleted, not moved to the user's desktop trash
+        'FileContentsManager': dict(delete_to_trash=False),
         # deliver every output: the default IOPub rate limit silently drops large outputs
         'ZMQChannelsWebsocketConnection': dict(limit_rate=False),
     }
 
-# %% ../nbs/00_server.ipynb #8b1917fd
+# %% ../nbs/00_server.ipynb #43e8b3ff
 _LAUNCHER = '''
 import os, sys, signal, threading, time
 owner = int(sys.argv.pop(1))
@@ -39,7 +41,7 @@ from jupyter_server.serverapp import main
 sys.exit(main())
 '''
 
-# %% ../nbs/00_server.ipynb #d8c28039
+# %% ../nbs/00_server.ipynb #9e25df5a
 class ServerStartError(RuntimeError):
     "The embedded Jupyter server did not start; the message ends with its log"
 
@@ -49,7 +51,7 @@ def _tail(path, token, n=25) -> str:
     except OSError: return ''
     return '\n'.join(lines).replace(token, '<token>') if token else '\n'.join(lines)
 
-# %% ../nbs/00_server.ipynb #7e44b9c7
+# %% ../nbs/00_server.ipynb #7e003628
 class LocalServer:
     "A real `jupyter server` subprocess on 127.0.0.1 with a random token"
     def __init__(self,
@@ -83,7 +85,7 @@ class LocalServer:
     def __enter__(self): return self.start()
     def __exit__(self, *exc): self.stop()
 
-# %% ../nbs/00_server.ipynb #96d03db6
+# %% ../nbs/00_server.ipynb #8b96dadd
 @patch
 def start(self:LocalServer):
     "Start the server and return `self` once `GET /api/status` answers"
@@ -109,7 +111,7 @@ def start(self:LocalServer):
     except BaseException: self.stop(); raise
     return self
 
-# %% ../nbs/00_server.ipynb #af07f5b8
+# %% ../nbs/00_server.ipynb #08ebcf56
 @patch
 def _wait_ready(self:LocalServer):
     "Wait for the runtime file, then for `/api/status` to answer; raise `ServerStartError` otherwise"
@@ -129,7 +131,7 @@ def _wait_ready(self:LocalServer):
         time.sleep(0.05)
     raise ServerStartError(f"jupyter server did not answer within {self.startup_timeout} s. Its log ends with:\n{self.log()}")
 
-# %% ../nbs/00_server.ipynb #862828a3
+# %% ../nbs/00_server.ipynb #fdaf53fe
 @patch
 def stop(self:LocalServer, timeout:float=10):
     "Shut the server down (API, then SIGTERM, then SIGKILL) and remove its temporary directories"
@@ -147,7 +149,7 @@ def stop(self:LocalServer, timeout:float=10):
     if self._tmp: shutil.rmtree(self._tmp, ignore_errors=True)
     self._tmp,self.url = None,None
 
-# %% ../nbs/00_server.ipynb #fa076338
+# %% ../nbs/00_server.ipynb #8cf7a123
 @patch
 def client(self:LocalServer, **kwargs):
     "A `Jupyter` client connected to this server"
@@ -155,7 +157,7 @@ def client(self:LocalServer, **kwargs):
     if not self.running: raise ServerStartError("the server is not running: call `start()` first")
     return Jupyter(self.url, self.token, **kwargs)
 
-# %% ../nbs/00_server.ipynb #7d1edcf6
+# %% ../nbs/00_server.ipynb #9cb07bd4
 class ServerInfo(dict):
     "A running server's runtime file contents, token masked in the repr"
     def __repr__(self): return repr({k: ('<token>' if k == 'token' and v else v) for k,v in self.items()})

@@ -7,18 +7,18 @@ Docs: https://jupyter-playground.github.io/jupyter-playground/sessions.html.md""
 # %% auto #0
 __all__ = ['Kernels', 'NoSuchKernel', 'Sessions']
 
-# %% ../nbs/03_sessions.ipynb #b9992fba
+# %% ../nbs/03_sessions.ipynb #9e5db108
 import re
 from fastcore.basics import patch
 from .auth import Jupyter, JupyterError, NotFound
 
-# %% ../nbs/03_sessions.ipynb #48a9f245
+# %% ../nbs/03_sessions.ipynb #2b224fcb
 @patch
 def kernelspecs(self:Jupyter) -> dict:
     "The kernels this server can start: `default` and `kernelspecs` by name (`GET /api/kernelspecs`)"
     return self.request('GET', 'api/kernelspecs')
 
-# %% ../nbs/03_sessions.ipynb #b1daf078
+# %% ../nbs/03_sessions.ipynb #f669371c
 def _id(x, what:str='kernel') -> str:
     "The id of a `what` given as an id or as a model dict, checked before any request"
     if what == 'kernel' and isinstance(x, dict) and isinstance(x.get('kernel'), dict):
@@ -46,7 +46,7 @@ def kernels(self:Jupyter) -> Kernels:
     "The kernels API of this server"
     return Kernels(self)
 
-# %% ../nbs/03_sessions.ipynb #330eeb14
+# %% ../nbs/03_sessions.ipynb #0efb9c90
 class NoSuchKernel(JupyterError):
     "The server has no kernelspec of that name"
     hint = 'pick one of `jp.kernelspecs()` or install that kernel'
@@ -68,7 +68,7 @@ def start(self:Kernels, name:str=None) -> dict:
     try: return self.jp.request('POST', 'api/kernels', json={'name': name} if name else {})
     except JupyterError as e: raise _start_error(self.jp, e, name) from None
 
-# %% ../nbs/03_sessions.ipynb #92bc65e5
+# %% ../nbs/03_sessions.ipynb #7195eaba
 @patch
 def interrupt(self:Kernels, id):
     "Interrupt the code running in kernel `id`; the kernel and its variables stay"
@@ -90,7 +90,7 @@ def shutdown(self:Kernels, id):
     "Shut kernel `id` down; a session using it ends with it"
     self.jp.request('DELETE', f'api/kernels/{_id(id)}')
 
-# %% ../nbs/03_sessions.ipynb #52f4724a
+# %% ../nbs/03_sessions.ipynb #c7b61815
 class Sessions:
     "The sessions of a Jupyter server (`/api/sessions`), as `jp.sessions`"
     def __init__(self, jp:Jupyter): self.jp = jp
@@ -109,7 +109,7 @@ def sessions(self:Jupyter) -> Sessions:
     "The sessions API of this server"
     return Sessions(self)
 
-# %% ../nbs/03_sessions.ipynb #6741c107
+# %% ../nbs/03_sessions.ipynb #6af71761
 def _kernel_ref(kernel=None, kernel_id:str=None) -> dict:
     "The `kernel` field of a session request: `{'id': ...}` attaches a running kernel, `{'name': ...}` starts one"
     if kernel is not None and kernel_id is not None: raise ValueError("pass `kernel` or `kernel_id`, not both")
@@ -141,7 +141,7 @@ def create(self:Sessions,
     body = {'path': path, 'type': type, **({'name': name} if name is not None else {})}
     return self._request_kernel('POST', 'api/sessions', body, _kernel_ref(kernel, kernel_id))
 
-# %% ../nbs/03_sessions.ipynb #cbd5dba9
+# %% ../nbs/03_sessions.ipynb #b7c822d5
 @patch
 def update(self:Sessions,
            id,                  # the session's id or model
@@ -155,7 +155,7 @@ def update(self:Sessions,
     body = {k:v for k,v in (('path', path), ('name', name)) if v is not None}
     return self._request_kernel('PATCH', f'api/sessions/{i}', body, _kernel_ref(kernel, kernel_id))
 
-# %% ../nbs/03_sessions.ipynb #c6d5f132
+# %% ../nbs/03_sessions.ipynb #d6a8dfa9
 @patch
 def delete(self:Sessions, id):
     "End session `id` and shut its kernel down"
