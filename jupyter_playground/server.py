@@ -7,13 +7,13 @@ Docs: https://jupyter-playground.github.io/jupyter-playground/server.html.md"""
 # %% auto #0
 __all__ = ['server_config', 'ServerStartError', 'LocalServer', 'ServerInfo', 'running_servers']
 
-# %% ../nbs/00_server.ipynb #fa5aca87
+# %% ../nbs/00_server.ipynb #f4903a26
 import os, sys, json, time, atexit, shutil, signal, secrets, tempfile, subprocess
 from pathlib import Path
 import requests
 from fastcore.basics import patch
 
-# %% ../nbs/00_server.ipynb #b10efe20
+# %% ../nbs/00_server.ipynb #05bb5a42
 _SCRUB = {'JUPYTER_TOKEN', 'JUPYTER_TOKEN_FILE', 'JUPYTER_URL', 'JUPYTER_PORT', 'JUPYTER_CONFIG_DIR',
           'JUPYTER_CONFIG_PATH', 'JUPYTER_RUNTIME_DIR', 'JUPYTER_PREFER_ENV_PATH', 'JUPYTER_NO_CONFIG'}
 
@@ -29,7 +29,7 @@ def server_config(root_dir, token, port=0) -> dict:
         'ZMQChannelsWebsocketConnection': dict(limit_rate=False),
     }
 
-# %% ../nbs/00_server.ipynb #43e8b3ff
+# %% ../nbs/00_server.ipynb #cb0ae348
 _LAUNCHER = '''
 import os, sys, signal, threading, time
 owner = int(sys.argv.pop(1))
@@ -41,7 +41,7 @@ from jupyter_server.serverapp import main
 sys.exit(main())
 '''
 
-# %% ../nbs/00_server.ipynb #9e25df5a
+# %% ../nbs/00_server.ipynb #be412b0a
 class ServerStartError(RuntimeError):
     "The embedded Jupyter server did not start; the message ends with its log"
 
@@ -51,7 +51,7 @@ def _tail(path, token, n=25) -> str:
     except OSError: return ''
     return '\n'.join(lines).replace(token, '<token>') if token else '\n'.join(lines)
 
-# %% ../nbs/00_server.ipynb #7e003628
+# %% ../nbs/00_server.ipynb #b5a36296
 class LocalServer:
     "A real `jupyter server` subprocess on 127.0.0.1 with a random token"
     def __init__(self,
@@ -85,7 +85,7 @@ class LocalServer:
     def __enter__(self): return self.start()
     def __exit__(self, *exc): self.stop()
 
-# %% ../nbs/00_server.ipynb #8b96dadd
+# %% ../nbs/00_server.ipynb #f0215f18
 @patch
 def start(self:LocalServer):
     "Start the server and return `self` once `GET /api/status` answers"
@@ -111,7 +111,7 @@ def start(self:LocalServer):
     except BaseException: self.stop(); raise
     return self
 
-# %% ../nbs/00_server.ipynb #08ebcf56
+# %% ../nbs/00_server.ipynb #61505c6c
 @patch
 def _wait_ready(self:LocalServer):
     "Wait for the runtime file, then for `/api/status` to answer; raise `ServerStartError` otherwise"
@@ -131,7 +131,7 @@ def _wait_ready(self:LocalServer):
         time.sleep(0.05)
     raise ServerStartError(f"jupyter server did not answer within {self.startup_timeout} s. Its log ends with:\n{self.log()}")
 
-# %% ../nbs/00_server.ipynb #fdaf53fe
+# %% ../nbs/00_server.ipynb #08de3168
 @patch
 def stop(self:LocalServer, timeout:float=10):
     "Shut the server down (API, then SIGTERM, then SIGKILL) and remove its temporary directories"
@@ -149,7 +149,7 @@ def stop(self:LocalServer, timeout:float=10):
     if self._tmp: shutil.rmtree(self._tmp, ignore_errors=True)
     self._tmp,self.url = None,None
 
-# %% ../nbs/00_server.ipynb #8cf7a123
+# %% ../nbs/00_server.ipynb #7375e9c9
 @patch
 def client(self:LocalServer, **kwargs):
     "A `Jupyter` client connected to this server"
@@ -157,7 +157,7 @@ def client(self:LocalServer, **kwargs):
     if not self.running: raise ServerStartError("the server is not running: call `start()` first")
     return Jupyter(self.url, self.token, **kwargs)
 
-# %% ../nbs/00_server.ipynb #9cb07bd4
+# %% ../nbs/00_server.ipynb #63ccec04
 class ServerInfo(dict):
     "A running server's runtime file contents, token masked in the repr"
     def __repr__(self): return repr({k: ('<token>' if k == 'token' and v else v) for k,v in self.items()})

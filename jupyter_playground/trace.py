@@ -7,13 +7,13 @@ Docs: https://jupyter-playground.github.io/jupyter-playground/trace.html.md"""
 # %% auto #0
 __all__ = ['Trace']
 
-# %% ../nbs/08_trace.ipynb #c1ab9f2c
+# %% ../nbs/08_trace.ipynb #ddf33830
 import time, json
 from urllib.parse import urlsplit, unquote, parse_qsl, urlencode
 from fastcore.basics import patch
 from .auth import Jupyter
 
-# %% ../nbs/08_trace.ipynb #1b4a1696
+# %% ../nbs/08_trace.ipynb #52276f85
 def _safe_path(url:str) -> str:
     "The path and query of `url`, unquoted, without any `token` parameter"
     u = urlsplit(url)
@@ -34,7 +34,7 @@ def _summary(ev:dict, width:int=48) -> str:
     s = ' '.join(str(s).split())
     return s if len(s) <= width else s[:width-1] + '…'
 
-# %% ../nbs/08_trace.ipynb #27301061
+# %% ../nbs/08_trace.ipynb #547d2a1e
 class Trace:
     "A record of the HTTP requests and WebSocket messages made through a `Jupyter` client and its kernels"
     def __init__(self, events=None, t0=None):
@@ -58,7 +58,7 @@ class Trace:
     def __iter__(self): return iter(self.events)
     def __getitem__(self, i): return Trace(self.events[i], self.t0) if isinstance(i, slice) else self.events[i]
 
-# %% ../nbs/08_trace.ipynb #c66e733f
+# %% ../nbs/08_trace.ipynb #cbeaa5ce
 @patch(as_prop=True)
 def http(self:Trace): return self.filter(kind='http')
 
@@ -72,18 +72,25 @@ def filter(self:Trace, **kw) -> Trace:
     return Trace([e for e in self.events if ok(e)], self.t0)
 
 @patch
+def untimed(self:Trace) -> Trace:
+    "The same events without their timings, for output that must not change from run to run (docs, tests)"
+    return Trace([{**e, 'ms': None, **({'ms_taken': None} if 'ms_taken' in e else {})} for e in self.events], self.t0)
+
+@patch
 def to_dicts(self:Trace, content:bool=False) -> list:
     "The events as a list of dicts, with message contents when `content`"
     return [e if content else {k:v for k,v in e.items() if k != 'content'} for e in self.events]
 
-# %% ../nbs/08_trace.ipynb #5970144c
+# %% ../nbs/08_trace.ipynb #da3886c8
 def _row(e:dict) -> list:
     "The table cells of event `e`: ms, what, answer, bytes"
+    ms = '' if e['ms'] is None else f"{e['ms']:.1f}"
     if e['kind'] == 'http':
-        return [f"{e['ms']:.1f}", f"{e['method']} {e['path']}", f"{e['status'] or 'no answer'} ({e['ms_taken']:.1f} ms)", e['size']]
+        took = '' if e.get('ms_taken') is None else f" ({e['ms_taken']:.1f} ms)"
+        return [ms, f"{e['method']} {e['path']}", f"{e['status'] or 'no answer'}{took}", e['size']]
     arrow = '→' if e['direction'] == 'send' else '←'
     parent = f" ← {e['parent_msg_type']}" if e['parent_msg_type'] and e['direction'] == 'recv' else ''
-    return [f"{e['ms']:.1f}", f"{arrow} {e['channel']} {e['msg_type']}{parent}", _summary(e), e['size']]
+    return [ms, f"{arrow} {e['channel']} {e['msg_type']}{parent}", _summary(e), e['size']]
 
 _HEAD = ['ms', 'message', 'answer / content', 'bytes']
 
@@ -103,7 +110,7 @@ def __str__(self:Trace) -> str:
 @patch
 def __repr__(self:Trace) -> str: return f"Trace({len(self.events)} events: {len(self.http)} http, {len(self.ws)} ws)"
 
-# %% ../nbs/08_trace.ipynb #0982b246
+# %% ../nbs/08_trace.ipynb #038b19b3
 @patch
 def __enter__(self:Trace): return self
 
