@@ -4,4 +4,6 @@ from .server import *
 from .auth import *
 from .contents import *
 from .sessions import *
+from .channels import *
+from .notebooks import *
 from .trace import *

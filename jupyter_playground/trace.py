@@ -7,13 +7,13 @@ Docs: https://jupyter-playground.github.io/jupyter-playground/trace.html.md"""
 # %% auto #0
 __all__ = ['Trace']
 
-# %% ../nbs/08_trace.ipynb #ddf33830
-import time, json
+# %% ../nbs/08_trace.ipynb #6d34e61a
+import time, json, re
 from urllib.parse import urlsplit, unquote, parse_qsl, urlencode
 from fastcore.basics import patch
 from .auth import Jupyter
 
-# %% ../nbs/08_trace.ipynb #52276f85
+# %% ../nbs/08_trace.ipynb #2f8e9d82
 def _safe_path(url:str) -> str:
     "The path and query of `url`, unquoted, without any `token` parameter"
     u = urlsplit(url)
@@ -34,7 +34,7 @@ def _summary(ev:dict, width:int=48) -> str:
     s = ' '.join(str(s).split())
     return s if len(s) <= width else s[:width-1] + '…'
 
-# %% ../nbs/08_trace.ipynb #547d2a1e
+# %% ../nbs/08_trace.ipynb #98e457c6
 class Trace:
     "A record of the HTTP requests and WebSocket messages made through a `Jupyter` client and its kernels"
     def __init__(self, events=None, t0=None):
@@ -58,7 +58,7 @@ class Trace:
     def __iter__(self): return iter(self.events)
     def __getitem__(self, i): return Trace(self.events[i], self.t0) if isinstance(i, slice) else self.events[i]
 
-# %% ../nbs/08_trace.ipynb #cbeaa5ce
+# %% ../nbs/08_trace.ipynb #220b2ca7
 @patch(as_prop=True)
 def http(self:Trace): return self.filter(kind='http')
 
@@ -71,17 +71,20 @@ def filter(self:Trace, **kw) -> Trace:
     ok = lambda ev: all(ev.get(k) in v if isinstance(v, (list, tuple, set)) else ev.get(k) == v for k,v in kw.items())
     return Trace([e for e in self.events if ok(e)], self.t0)
 
+_UUID = re.compile(r'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}')
+
 @patch
-def untimed(self:Trace) -> Trace:
-    "The same events without their timings, for output that must not change from run to run (docs, tests)"
-    return Trace([{**e, 'ms': None, **({'ms_taken': None} if 'ms_taken' in e else {})} for e in self.events], self.t0)
+def stable(self:Trace) -> Trace:
+    "The same events without timings, ids in paths shown as `<id>`: output that does not change from run to run"
+    fix = lambda e: {**e, 'ms': None, **({'ms_taken': None, 'path': _UUID.sub('<id>', e['path'])} if e['kind'] == 'http' else {})}
+    return Trace([fix(e) for e in self.events], self.t0)
 
 @patch
 def to_dicts(self:Trace, content:bool=False) -> list:
     "The events as a list of dicts, with message contents when `content`"
     return [e if content else {k:v for k,v in e.items() if k != 'content'} for e in self.events]
 
-# %% ../nbs/08_trace.ipynb #da3886c8
+# %% ../nbs/08_trace.ipynb #abd9eac1
 def _row(e:dict) -> list:
     "The table cells of event `e`: ms, what, answer, bytes"
     ms = '' if e['ms'] is None else f"{e['ms']:.1f}"
@@ -110,7 +113,7 @@ def __str__(self:Trace) -> str:
 @patch
 def __repr__(self:Trace) -> str: return f"Trace({len(self.events)} events: {len(self.http)} http, {len(self.ws)} ws)"
 
-# %% ../nbs/08_trace.ipynb #038b19b3
+# %% ../nbs/08_trace.ipynb #0386a777
 @patch
 def __enter__(self:Trace): return self
 
