@@ -7,7 +7,7 @@ Docs: https://jupyter-playground.github.io/jupyter-playground/notebooks.html.md"
 # %% auto #0
 __all__ = ['CellExecutionError', 'run_notebook']
 
-# %% ../nbs/05_notebooks.ipynb #aff150a2
+# %% ../nbs/05_notebooks.ipynb #5b7db4e9
 import sys, re
 from fastcore.basics import patch
 from .auth import Jupyter, JupyterError, Conflict
@@ -15,7 +15,7 @@ from .contents import Contents
 from .sessions import Sessions, Kernels
 from .channels import Kernel, KernelError, ExecutionTimeout
 
-# %% ../nbs/05_notebooks.ipynb #bf16d932
+# %% ../nbs/05_notebooks.ipynb #ec80572b
 _ANSI = re.compile(r'\x1b\[[0-9;]*[A-Za-z]')
 
 class CellExecutionError(KernelError):
@@ -26,7 +26,7 @@ class CellExecutionError(KernelError):
         super().__init__(f"{path + ': ' if path else ''}cell {cell_index} raised {ename}: {evalue}" + (f"\n{tb}" if tb else ''))
     def __reduce__(self): return type(self), (self.cell_index, self.ename, self.evalue, self.traceback, self.path)
 
-# %% ../nbs/05_notebooks.ipynb #2ef78a86
+# %% ../nbs/05_notebooks.ipynb #3c1579ee
 class _Progress:
     "A one-line progress bar on stderr, shown only on a terminal"
     def __init__(self, total:int, enabled:bool=True, out=None):
@@ -41,7 +41,7 @@ class _Progress:
     def close(self):
         if self.on: self.out.write('\n'); self.out.flush()
 
-# %% ../nbs/05_notebooks.ipynb #6d4a5d16
+# %% ../nbs/05_notebooks.ipynb #924bc64a
 def _kernel_name(jp:Jupyter, nb:dict, kernel:str=None) -> str:
     "The kernelspec to run `nb` with: `kernel`, else the notebook's `metadata.kernelspec.name`, else the server's default"
     return kernel or (nb.get('metadata', {}).get('kernelspec') or {}).get('name') or jp.kernelspecs()['default']
