@@ -57,33 +57,46 @@ def async_roundtrip(loop, ak):
         return time.perf_counter() - t0
     return loop.run_until_complete(one())
 
+def zmq_client(srv, kid):
+    "A jupyter_client `BlockingKernelClient` talking ZMQ to kernel `kid` of `srv`, ready"
+    kc = BlockingKernelClient(connection_file=find_connection_file(f'kernel-{kid}.json', path=[str(srv.runtime_dir)]))
+    kc.load_connection_file(); kc.start_channels(); kc.wait_for_ready(30)
+    return kc
+
+NAMES = {'zmq': 'jupyter_client over ZMQ', 'sync': 'Kernel (ours, sync)', 'async': 'AsyncKernel (ours)', 'plain': 'plain websockets'}
+
+def open_contenders(srv, jp, kid):
+    "One `1 + 1` round-trip function per client (keys of `NAMES`) on kernel `kid`, and a function closing them all"
+    k = jp.connect(kid)  # also waits until the kernel answers
+    kc = zmq_client(srv, kid)
+    ws = ws_connect(jp.ws_url(f'api/kernels/{kid}/channels') + '?session_id=plain', subprotocols=[V1], max_size=None,
+                    compression=None, additional_headers={'Authorization': f'token {jp.token}'}, **_LEGACY)
+    loop = asyncio.new_event_loop()
+    ak = loop.run_until_complete(jp.aconnect(kid))
+    def close():
+        loop.run_until_complete(ak.close()); loop.close()
+        k.close(); ws.close(); kc.stop_channels()
+    return {'zmq': lambda: zmq_roundtrip(kc), 'sync': lambda: ours_roundtrip(k),
+            'async': lambda: async_roundtrip(loop, ak), 'plain': lambda: plain_roundtrip(ws)}, close
+
 def main(n=300, warmup=30):
     with LocalServer() as srv:
         jp = srv.client()
-        kid = jp.request('POST', 'api/kernels', json={'name': 'python3'})['id']
-        k = jp.connect(kid)  # also waits until the kernel answers
-        kc = BlockingKernelClient(connection_file=find_connection_file(f'kernel-{kid}.json', path=[str(srv.runtime_dir)]))
-        kc.load_connection_file(); kc.start_channels(); kc.wait_for_ready(30)
-        ws = ws_connect(jp.ws_url(f'api/kernels/{kid}/channels') + '?session_id=plain', subprotocols=[V1], max_size=None,
-                        compression=None, additional_headers={'Authorization': f'token {jp.token}'}, **_LEGACY)
-        loop = asyncio.new_event_loop()
-        ak = loop.run_until_complete(jp.aconnect(kid))
-        contenders = {'jupyter_client over ZMQ': lambda: zmq_roundtrip(kc), 'Kernel (ours, sync)': lambda: ours_roundtrip(k),
-                      'AsyncKernel (ours)': lambda: async_roundtrip(loop, ak), 'plain websockets': lambda: plain_roundtrip(ws)}
+        kid = jp.kernels.start('python3')['id']
+        contenders, close = open_contenders(srv, jp, kid)
         times = {name: [] for name in contenders}
         for i in range(warmup + n):
             for name, f in contenders.items():
                 t = f()
                 if i >= warmup: times[name].append(t * 1000)
-        loop.run_until_complete(ak.close()); loop.close()
-        k.close(); ws.close(); kc.stop_channels()
-    base = statistics.median(times['jupyter_client over ZMQ'])
+        close()
+    base = statistics.median(times['zmq'])
     print(f"`1 + 1` round trip, {n} interleaved iterations after {warmup} warm-up ones\n")
     print(f"| {'client':<24} | p50 ms | p90 ms | p50 vs ZMQ |")
     print(f"|{'-'*26}|--------|--------|------------|")
     for name, ts in times.items():
         p50, p90 = statistics.median(ts), statistics.quantiles(ts, n=10)[8]
-        print(f"| {name:<24} | {p50:6.2f} | {p90:6.2f} | {p50 / base:9.2f}x |")
+        print(f"| {NAMES[name]:<24} | {p50:6.2f} | {p90:6.2f} | {p50 / base:9.2f}x |")
     return times
 
 if __name__ == '__main__': main(int(sys.argv[1]) if len(sys.argv) > 1 else 300)

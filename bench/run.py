@@ -15,9 +15,7 @@ import argparse, asyncio, json, os, statistics, subprocess, sys, threading, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from roundtrip import plain_roundtrip, zmq_roundtrip, ours_roundtrip, async_roundtrip, ws_connect, V1, _LEGACY
-
-from jupyter_client import BlockingKernelClient, find_connection_file
+from roundtrip import open_contenders, zmq_client, V1
 from jupyter_playground.server import LocalServer
 from jupyter_playground.notebooks import run_notebook
 
@@ -39,11 +37,6 @@ def header():
     print(f"| {'benchmark':<48} | {'ours ms':>10} | {'peer':<26} | {'peer ms':>10} | {'ratio':>7} | {'target':<8} | {'':<6} |")
     print(f"|{'-'*50}|{'-'*12}|{'-'*28}|{'-'*12}|{'-'*9}|{'-'*10}|{'-'*8}|")
 
-def zmq_client(srv, kid):
-    kc = BlockingKernelClient(connection_file=find_connection_file(f'kernel-{kid}.json', path=[str(srv.runtime_dir)]))
-    kc.load_connection_file(); kc.start_channels(); kc.wait_for_ready(30)
-    return kc
-
 def bench_import(n):
     "Import time of the library, in a fresh interpreter each time"
     code = "import time; t = time.perf_counter(); import jupyter_playground.all; print((time.perf_counter() - t) * 1000)"
@@ -62,19 +55,12 @@ def bench_server_start(n):
     report('LocalServer start (until /api/status answers)', med(ts), '-', None)
 
 def bench_roundtrip(srv, jp, kid, n, warmup):
-    k = jp.connect(kid)
-    kc = zmq_client(srv, kid)
-    ws = ws_connect(jp.ws_url(f'api/kernels/{kid}/channels') + '?session_id=plain', subprotocols=[V1], max_size=None,
-                    compression=None, additional_headers={'Authorization': f'token {jp.token}'}, **_LEGACY)
-    loop = asyncio.new_event_loop()
-    ak = loop.run_until_complete(jp.aconnect(kid))
-    contenders = {'zmq': lambda: zmq_roundtrip(kc), 'sync': lambda: ours_roundtrip(k),
-                  'async': lambda: async_roundtrip(loop, ak), 'plain': lambda: plain_roundtrip(ws)}
+    contenders, close = open_contenders(srv, jp, kid)
     try:
         from jupyter_kernel_client import KernelClient as KGClient  # optional peer
         kg = KGClient(server_url=jp.url, token=jp.token, kernel_id=kid); kg.start()
         contenders['jkc'] = lambda: _timed(lambda: kg.execute('1 + 1'))
-    except Exception: kg = None
+    except Exception: pass  # not installed, or not able to talk to this server
     times = {c: [] for c in contenders}
     for i in range(warmup + n):
         for c, f in contenders.items():
@@ -86,12 +72,11 @@ def bench_roundtrip(srv, jp, kid, n, warmup):
     report('1 + 1 round trip, plain websockets (no fix)', med(times['plain']), 'jupyter_client over ZMQ', z)
     if 'jkc' in times: report('1 + 1 round trip, jupyter-kernel-client', med(times['jkc']), 'jupyter_client over ZMQ', z)
     # the cost of the trace hook when no trace is active, and with one
-    off = [_timed(lambda: k.execute('1 + 1', store_history=False)) * 1000 for _ in range(n)]
+    off = [contenders['sync']() * 1000 for _ in range(n)]
     with jp.trace():
-        on = [_timed(lambda: k.execute('1 + 1', store_history=False)) * 1000 for _ in range(n)]
+        on = [contenders['sync']() * 1000 for _ in range(n)]
     report('1 + 1 round trip with jp.trace() active', med(on), 'the same, no trace', med(off))
-    loop.run_until_complete(ak.close()); loop.close()
-    ws.close(); kc.stop_channels(); k.close()
+    close()
 
 def _timed(f):
     t = time.perf_counter(); f(); return time.perf_counter() - t

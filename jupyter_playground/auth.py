@@ -7,13 +7,13 @@ Docs: https://jupyter-playground.github.io/jupyter-playground/auth.html.md"""
 # %% auto #0
 __all__ = ['JupyterError', 'AuthError', 'NotFound', 'Conflict', 'ServerUnavailable', 'error_for', 'Jupyter']
 
-# %% ../nbs/01_auth.ipynb #cf3c23be
+# %% ../nbs/01_auth.ipynb #d02048ee
 import os, json, time
 from urllib.parse import quote, unquote, urlsplit, urlunsplit, parse_qsl, urlencode
 import requests
 from fastcore.basics import patch
 
-# %% ../nbs/01_auth.ipynb #1b262d88
+# %% ../nbs/01_auth.ipynb #9941548a
 class JupyterError(Exception):
     "A request to a Jupyter server failed"
     hint = ''
@@ -44,7 +44,7 @@ class ServerUnavailable(JupyterError):
     "Nothing answers at the server's URL, or it did not answer in time"
     def _describe(self): return f"{self.method} {self.url}: {self.message}"
 
-# %% ../nbs/01_auth.ipynb #5291b8a6
+# %% ../nbs/01_auth.ipynb #8cf4946a
 _PHRASES = {400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
             409: 'Conflict', 410: 'Gone', 413: 'Payload Too Large', 500: 'Internal Server Error',
             501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout'}
@@ -64,7 +64,7 @@ def error_for(r:requests.Response) -> JupyterError:
     msg,reason = _error_body(r)
     return _ERRORS.get(r.status_code, JupyterError)(msg, r.status_code, r.request.method, r.url, reason)
 
-# %% ../nbs/01_auth.ipynb #72f3417d
+# %% ../nbs/01_auth.ipynb #cc2ee635
 class Jupyter:
     "An authenticated HTTP session with one Jupyter server"
     def __init__(self,
@@ -97,13 +97,13 @@ class Jupyter:
         "Close the HTTP connections"
         self.http.close()
 
-# %% ../nbs/01_auth.ipynb #70e5ec1f
+# %% ../nbs/01_auth.ipynb #7ba6f908
 _PARTS = {**dict.fromkeys(['contents'], 'jupyter_playground.contents'),
           **dict.fromkeys(['sessions', 'kernels', 'kernelspecs'], 'jupyter_playground.sessions'),
           **dict.fromkeys(['connect', 'aconnect'], 'jupyter_playground.channels'),
           **dict.fromkeys(['trace'], 'jupyter_playground.trace')}
 
-# %% ../nbs/01_auth.ipynb #a3d0c018
+# %% ../nbs/01_auth.ipynb #55441f17
 def _unreachable(e) -> str:
     "A short reason for a connection failure"
     s = str(e)
@@ -118,9 +118,8 @@ def _unreachable(e) -> str:
 def send(self:Jupyter,
          method:str,      # HTTP method: GET, POST, PUT, PATCH, DELETE
          path:str='',     # path relative to the server's URL, e.g. `api/contents/a b.txt`; quoted for you
-         **kwargs,        # passed to `requests.Session.request` (`params`, `json`, `data`, `stream`, ...)
-        ) -> requests.Response:
-    "Send an HTTP request to `path` and return the response, raising a `JupyterError` on failure"
+         **kwargs):
+    "Send `method` to `path` and return the `requests.Response`; `kwargs` go to `requests` (`params`, `json`, `stream`, ...)"
     method,url = method.upper(), self.url + quote(path.lstrip('/'), safe='/')
     kwargs.setdefault('timeout', (min(5, self.timeout), self.timeout))
     t0 = time.perf_counter()
@@ -143,7 +142,7 @@ def request(self:Jupyter, method:str, path:str='', **kwargs):
     try: return r.json()
     except ValueError: return r.text
 
-# %% ../nbs/01_auth.ipynb #e7acaabb
+# %% ../nbs/01_auth.ipynb #8266d8ad
 @patch
 def status(self:Jupyter) -> dict:
     "The server's activity: `started`, `last_activity`, `connections`, `kernels` (`GET /api/status`)"
@@ -162,7 +161,7 @@ def version(self:Jupyter) -> str:
     "The server's version (`GET /api`, which needs no token)"
     return self.request('GET', 'api')['version']
 
-# %% ../nbs/01_auth.ipynb #fa1a9e9e
+# %% ../nbs/01_auth.ipynb #95aca0e2
 @patch
 def ws_url(self:Jupyter, path:str) -> str:
     "The `ws://` or `wss://` URL of the API `path` on this server"

@@ -7,7 +7,7 @@ Docs: https://jupyter-playground.github.io/jupyter-playground/cli.html.md"""
 # %% auto #0
 __all__ = ['demo', 'UsageError', 'run', 'exec_code', 'main']
 
-# %% ../nbs/07_cli.ipynb #aa937c1b
+# %% ../nbs/07_cli.ipynb #ab26a1bd
 import sys, os, json, time, argparse, contextlib
 from pathlib import Path
 from . import __version__
@@ -15,7 +15,7 @@ from .server import LocalServer, ServerStartError
 from .auth import Jupyter, JupyterError
 from .channels import KernelError
 
-# %% ../nbs/07_cli.ipynb #19608edb
+# %% ../nbs/07_cli.ipynb #659c29c3
 def demo(out=None):
     "Walk through a Jupyter server's protocol against an embedded server, printing each step"
     out,t0,n = out or sys.stdout,time.monotonic(),iter(range(1, 100))
@@ -41,7 +41,7 @@ def demo(out=None):
         step(f"PUT /api/contents/{m['path']} -> saved one code cell: 1 + 1")
         s = jp.sessions.create(m['path'], kernel='python3')
         step(f"POST /api/sessions -> session for {s['path']!r} with a {s['kernel']['name']} kernel")
-        with jp.connect(s['kernel']['id'], session_id=None) as k:
+        with jp.connect(s['kernel']['id']) as k:
             step(f"WebSocket /api/kernels/<id>/channels -> open ({k.subprotocol or 'legacy JSON'} framing)")
             ex = k.execute('1 + 1')
         step(f"execute_request '1 + 1' -> execute_reply {ex.status}, execute_result {ex.text.strip()} "
@@ -57,7 +57,7 @@ def demo(out=None):
         step("POST /api/shutdown -> stopping the server")
     step(f"Server stopped; done in {time.monotonic()-t0:.1f} s")
 
-# %% ../nbs/07_cli.ipynb #27fcabbf
+# %% ../nbs/07_cli.ipynb #e1751ffa
 class UsageError(Exception):
     "A command line mistake the user can fix"
 
@@ -97,7 +97,7 @@ def run(notebooks:list, url=None, token=None, timeout=None, kernel=None, allow_e
             failed += 1
     return 1 if failed else 0
 
-# %% ../nbs/07_cli.ipynb #b36bcd39
+# %% ../nbs/07_cli.ipynb #a4f355e2
 def _print_output(o:dict):
     "Print one nbformat output in a terminal"
     t = o['output_type']
@@ -122,7 +122,7 @@ def exec_code(code:str, url=None, token=None, kernel=None, trace=False, timeout=
     finally:
         if srv: srv.stop()
 
-# %% ../nbs/07_cli.ipynb #1e8c8918
+# %% ../nbs/07_cli.ipynb #85f27f3b
 def _parser():
     p = argparse.ArgumentParser(prog='jupyter-playground', description='Drive a Jupyter server from the outside: REST API and kernel WebSocket protocol.')
     p.add_argument('--version', action='version', version=f'jupyter-playground {__version__}')

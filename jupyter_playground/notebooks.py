@@ -7,7 +7,7 @@ Docs: https://jupyter-playground.github.io/jupyter-playground/notebooks.html.md"
 # %% auto #0
 __all__ = ['CellExecutionError', 'run_notebook']
 
-# %% ../nbs/05_notebooks.ipynb #5b7db4e9
+# %% ../nbs/05_notebooks.ipynb #85c00692
 import sys, re
 from fastcore.basics import patch
 from .auth import Jupyter, JupyterError, Conflict
@@ -15,7 +15,7 @@ from .contents import Contents
 from .sessions import Sessions, Kernels
 from .channels import Kernel, KernelError, ExecutionTimeout
 
-# %% ../nbs/05_notebooks.ipynb #ec80572b
+# %% ../nbs/05_notebooks.ipynb #be0e350a
 _ANSI = re.compile(r'\x1b\[[0-9;]*[A-Za-z]')
 
 class CellExecutionError(KernelError):
@@ -26,7 +26,7 @@ class CellExecutionError(KernelError):
         super().__init__(f"{path + ': ' if path else ''}cell {cell_index} raised {ename}: {evalue}" + (f"\n{tb}" if tb else ''))
     def __reduce__(self): return type(self), (self.cell_index, self.ename, self.evalue, self.traceback, self.path)
 
-# %% ../nbs/05_notebooks.ipynb #3c1579ee
+# %% ../nbs/05_notebooks.ipynb #bd67e876
 class _Progress:
     "A one-line progress bar on stderr, shown only on a terminal"
     def __init__(self, total:int, enabled:bool=True, out=None):
@@ -41,7 +41,7 @@ class _Progress:
     def close(self):
         if self.on: self.out.write('\n'); self.out.flush()
 
-# %% ../nbs/05_notebooks.ipynb #924bc64a
+# %% ../nbs/05_notebooks.ipynb #17f7a081
 def _kernel_name(jp:Jupyter, nb:dict, kernel:str=None) -> str:
     "The kernelspec to run `nb` with: `kernel`, else the notebook's `metadata.kernelspec.name`, else the server's default"
     return kernel or (nb.get('metadata', {}).get('kernelspec') or {}).get('name') or jp.kernelspecs()['default']
@@ -71,12 +71,11 @@ def run_notebook(jp:Jupyter,
     sess = jp.sessions.create(path, kernel=_kernel_name(jp, nb, kernel))
     bar,state,failure = _Progress(len(cells), progress),{},None
     try:
-        with jp.connect(sess['kernel']['id'], session_id=None) as k:
+        with jp.connect(sess['kernel']['id']) as k:
             for n,(i,cell) in enumerate(cells):
-                tags = cell.get('metadata', {}).get('tags', [])
-                bar.show(n, cell['source'] if isinstance(cell['source'], str) else ''.join(cell['source']))
+                tags,src = cell.get('metadata', {}).get('tags', []),''.join(cell['source'])
+                bar.show(n, src)
                 if 'skip-execution' in tags: continue
-                src = cell['source'] if isinstance(cell['source'], str) else ''.join(cell['source'])
                 cell['outputs'],cell['execution_count'] = [],None
                 ex = k.execute(src, timeout=timeout)
                 cell['outputs'],cell['execution_count'] = ex.outputs,ex.execution_count

@@ -7,13 +7,13 @@ Docs: https://jupyter-playground.github.io/jupyter-playground/trace.html.md"""
 # %% auto #0
 __all__ = ['Trace']
 
-# %% ../nbs/08_trace.ipynb #6d34e61a
+# %% ../nbs/08_trace.ipynb #0373b2d5
 import time, json, re
 from urllib.parse import urlsplit, unquote, parse_qsl, urlencode
 from fastcore.basics import patch
 from .auth import Jupyter
 
-# %% ../nbs/08_trace.ipynb #2f8e9d82
+# %% ../nbs/08_trace.ipynb #c4a54c8f
 def _safe_path(url:str) -> str:
     "The path and query of `url`, unquoted, without any `token` parameter"
     u = urlsplit(url)
@@ -34,11 +34,12 @@ def _summary(ev:dict, width:int=48) -> str:
     s = ' '.join(str(s).split())
     return s if len(s) <= width else s[:width-1] + '…'
 
-# %% ../nbs/08_trace.ipynb #98e457c6
+# %% ../nbs/08_trace.ipynb #be364d2a
 class Trace:
     "A record of the HTTP requests and WebSocket messages made through a `Jupyter` client and its kernels"
-    def __init__(self, events=None, t0=None):
-        self.events,self.t0 = list(events or []),t0 if t0 is not None else time.perf_counter()
+    def __init__(self, events=None, t0=None, client=None):
+        self.events,self.client = list(events or []),client
+        self.t0 = t0 if t0 is not None else time.perf_counter()
 
     def _ms(self, t=None) -> float: return round(((t or time.perf_counter()) - self.t0) * 1000, 2)
 
@@ -58,7 +59,7 @@ class Trace:
     def __iter__(self): return iter(self.events)
     def __getitem__(self, i): return Trace(self.events[i], self.t0) if isinstance(i, slice) else self.events[i]
 
-# %% ../nbs/08_trace.ipynb #220b2ca7
+# %% ../nbs/08_trace.ipynb #f0d10885
 @patch(as_prop=True)
 def http(self:Trace): return self.filter(kind='http')
 
@@ -84,7 +85,7 @@ def to_dicts(self:Trace, content:bool=False) -> list:
     "The events as a list of dicts, with message contents when `content`"
     return [e if content else {k:v for k,v in e.items() if k != 'content'} for e in self.events]
 
-# %% ../nbs/08_trace.ipynb #abd9eac1
+# %% ../nbs/08_trace.ipynb #b54a3491
 def _row(e:dict) -> list:
     "The table cells of event `e`: ms, what, answer, bytes"
     ms = '' if e['ms'] is None else f"{e['ms']:.1f}"
@@ -113,19 +114,17 @@ def __str__(self:Trace) -> str:
 @patch
 def __repr__(self:Trace) -> str: return f"Trace({len(self.events)} events: {len(self.http)} http, {len(self.ws)} ws)"
 
-# %% ../nbs/08_trace.ipynb #0386a777
+# %% ../nbs/08_trace.ipynb #6fffd243
 @patch
 def __enter__(self:Trace): return self
 
 @patch
 def __exit__(self:Trace, *exc):
-    for jp in getattr(self, '_clients', []):
-        if self in jp._traces: jp._traces.remove(self)
+    if self.client is not None and self in self.client._traces: self.client._traces.remove(self)
 
 @patch
 def trace(self:Jupyter) -> Trace:
     "Record the HTTP requests and WebSocket messages of this client while the returned `Trace` is open"
-    t = Trace()
-    t._clients = [self]
+    t = Trace(client=self)
     self._traces.append(t)
     return t
