@@ -1,6 +1,7 @@
 "Every public name of jupyter_playground: `from jupyter_playground.all import *`"
 # Hand-written (not exported from a notebook): it only gathers the exported modules.
 from .server import *
+from .gateway import *
 from .auth import *
 from .contents import *
 from .sessions import *

@@ -7,10 +7,10 @@ Docs: https://jupyter-playground.github.io/jupyter-playground/channels.html.md""
 # %% auto #0
 __all__ = ['PROTOCOL_VERSION', 'V1', 'new_msg', 'to_v1', 'from_v1', 'to_legacy', 'from_legacy', 'output_from_msg',
            'IOPubRateLimitWarning', 'rate_limit_notice', 'Execution', 'KernelError', 'ExecutionTimeout', 'KernelDied',
-           'ConnectionLost', 'BaseKernel', 'Kernel', 'AsyncKernel']
+           'ConnectionLost', 'ProtocolError', 'BaseKernel', 'Kernel', 'AsyncKernel']
 
 # %% ../nbs/04_channels.ipynb #2df295be
-import re, json, time, uuid, queue, struct, socket, asyncio, threading, warnings
+import re, ssl, json, time, uuid, queue, struct, socket, asyncio, threading, warnings
 from inspect import isawaitable, signature
 from datetime import datetime, timezone
 from urllib.parse import urlsplit, urlencode
@@ -19,7 +19,7 @@ from fastcore.basics import patch
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 from websockets.asyncio.client import connect as aws_connect
-from .auth import Jupyter, JupyterError, NotFound, AuthError, ServerUnavailable
+from .auth import Jupyter, JupyterError, NotFound, AuthError, ServerUnavailable, _unreachable, _ssl_context, _tls_failure
 
 # %% ../nbs/04_channels.ipynb #5f3ff468
 PROTOCOL_VERSION = '5.4'
@@ -51,11 +51,37 @@ def to_v1(msg:dict) -> bytes:
     for p in parts: offsets.append(offsets[-1] + len(p))
     return struct.pack(f'<{len(offsets) + 1}Q', len(offsets), *offsets) + b''.join(parts)
 
+def _cut(frame, offsets, start) -> list:
+    "`frame` cut at `offsets`, which must run in order from `start` to its end"
+    if offsets[0] != start or offsets[-1] != len(frame) or any(a > b for a,b in zip(offsets, offsets[1:])):
+        shown = ', '.join(map(str, offsets[:8])) + (', ...' if len(offsets) > 8 else '')
+        raise ValueError(f"its offsets ({shown}) do not cut its {len(frame)} bytes in order from byte {start}")
+    return _split(frame, offsets)
+
+def _valid(msg:dict, buffers, channel) -> dict:
+    "The message with these parts, once checked to have a Jupyter message's shape"
+    if not isinstance(msg, dict): raise ValueError(f"a JSON {type(msg).__name__}, not an object")
+    if missing := [k for k in _PARTS if not isinstance(msg.get(k), dict)]: raise ValueError(f"no {', '.join(missing)} object")
+    if not isinstance(msg['header'].get('msg_type'), str): raise ValueError("a header without a `msg_type`")
+    if not isinstance(msg['parent_header'].get('msg_id', ''), str): raise ValueError("a parent_header whose `msg_id` is not a string")
+    if not isinstance(channel, str): raise ValueError("no channel")
+    return dict({k: msg[k] for k in _PARTS}, buffers=buffers, channel=channel)
+
+def _json(b):
+    try: return json.loads(b)
+    except (ValueError, RecursionError) as e: raise ValueError(f"a part that is not JSON ({type(e).__name__}: {e})") from None
+
 def from_v1(frame:bytes) -> dict:
-    "The message in a binary frame of the `v1.kernel.websocket.jupyter.org` protocol"
+    "The message in a binary frame of the `v1.kernel.websocket.jupyter.org` protocol; `ValueError` when it holds none"
+    if isinstance(frame, str): raise ValueError("a text frame, where the v1 framing sends binary frames")
+    if len(frame) < 8: raise ValueError(f"{len(frame)} bytes, too short for a v1 frame")
     n = struct.unpack_from('<Q', frame)[0]
-    channel, *parts = _split(frame, struct.unpack_from(f'<{n}Q', frame, 8))
-    return dict(zip(_PARTS, map(json.loads, parts[:4])), buffers=parts[4:], channel=channel.decode())
+    if not 6 <= n <= (len(frame) - 8) // 8:
+        raise ValueError(f"it claims {n} offsets; a message has 6 or more (channel, 4 JSON parts, buffers) and {len(frame)} bytes hold at most {max(0, (len(frame) - 8) // 8)}")
+    channel, *parts = _cut(frame, struct.unpack_from(f'<{n}Q', frame, 8), 8 * (n + 1))
+    try: channel = bytes(channel).decode()
+    except UnicodeDecodeError: raise ValueError(f"a channel name that is not UTF-8: {bytes(channel[:20])!r}") from None
+    return _valid(dict(zip(_PARTS, map(_json, parts[:4]))), parts[4:], channel)
 
 # %% ../nbs/04_channels.ipynb #7489cbed
 def to_legacy(msg:dict) -> str|bytes:
@@ -68,13 +94,16 @@ def to_legacy(msg:dict) -> str|bytes:
     return struct.pack(f'!{len(parts) + 1}I', len(parts), *offsets) + b''.join(parts)
 
 def from_legacy(frame:str|bytes) -> dict:
-    "The message in a legacy frame: JSON text, or a binary frame with buffers"
-    if isinstance(frame, str): d, buffers = json.loads(frame), []
+    "The message in a legacy frame: JSON text, or a binary frame with buffers; `ValueError` when it holds none"
+    if isinstance(frame, str): d, buffers = _json(frame), []
     else:
+        if len(frame) < 4: raise ValueError(f"{len(frame)} bytes, too short for a binary frame")
         n = struct.unpack_from('!I', frame)[0]
-        d, *buffers = _split(frame, [*struct.unpack_from(f'!{n}I', frame, 4), len(frame)])
-        d = json.loads(d)
-    return dict({k: d[k] for k in _PARTS}, buffers=buffers, channel=d.get('channel'))
+        if not 1 <= n <= (len(frame) - 4) // 4:
+            raise ValueError(f"it claims {n} parts; a message has 1 or more and {len(frame)} bytes hold at most {max(0, (len(frame) - 4) // 4)}")
+        d, *buffers = _cut(frame, [*struct.unpack_from(f'!{n}I', frame, 4), len(frame)], 4 * (n + 1))
+        d = _json(d)
+    return _valid(d, buffers, d.get('channel') if isinstance(d, dict) else None)
 
 # %% ../nbs/04_channels.ipynb #8dd52a4f
 _LEGACY = {'legacy': True} if 'legacy' in signature(ws_connect).parameters else {}
@@ -108,6 +137,7 @@ class Execution:
                 ):
         self.msg_id,self.outputs,self.reply,self.idle,self._clear = msg_id,[],None,False,False
         self._displays = {} if displays is None else displays
+        self._stdin = self._on_output = None  # set by `submit`, used by `wait`
 
     status = property(lambda self: (self.reply or {}).get('status'), doc="'ok', 'error' or 'aborted' (`None` until the reply)")
     execution_count = property(lambda self: (self.reply or {}).get('execution_count'), doc="The `In [n]` of this execution")
@@ -181,6 +211,9 @@ class KernelDied(KernelError):
 class ConnectionLost(KernelError, ConnectionError):
     "The WebSocket closed and could not be reopened"
 
+class ProtocolError(KernelError):
+    "The server sent a frame that is not a Jupyter message"
+
 # %% ../nbs/04_channels.ipynb #12adc727
 class _QuickAckSocket(socket.socket):
     "A TCP socket that re-arms `TCP_QUICKACK` before every read, so the kernel acknowledges data at once"
@@ -189,6 +222,22 @@ class _QuickAckSocket(socket.socket):
         except OSError: pass
     def recv(self, *args): self._arm(); return super().recv(*args)
     def recv_into(self, *args): self._arm(); return super().recv_into(*args)
+
+class _QuickAckSSLSocket(ssl.SSLSocket):
+    "`_QuickAckSocket` under TLS: websockets wraps our socket in this class for `wss://`"
+    _arm = _QuickAckSocket._arm
+    def recv(self, *args): self._arm(); return super().recv(*args)
+    def recv_into(self, *args): self._arm(); return super().recv_into(*args)
+
+def _wss_context(jp:Jupyter) -> ssl.SSLContext:
+    "The TLS context of `jp`'s kernel WebSockets: certificates checked as `jp.verify` says, quick ACKs kept"
+    verify = getattr(jp, 'verify', True)
+    cached = getattr(jp, '_wss', None)
+    if cached is None or cached[0] != verify:
+        ctx = _ssl_context(verify)
+        if hasattr(socket, 'TCP_QUICKACK'): ctx.sslsocket_class = _QuickAckSSLSocket
+        jp._wss = cached = verify, ctx
+    return cached[1]
 
 def _tcp_socket(url:str, timeout:float=None) -> socket.socket|None:
     "A connected socket for the WebSocket `url` with Nagle off and quick ACKs (Linux); `None` behind a proxy"
@@ -241,8 +290,9 @@ class BaseKernel:
 def _options(self:BaseKernel) -> dict:
     "Keyword arguments for websockets' `connect`"
     hdrs = {'Authorization': f'token {self.jp.token}'} if self.jp.token else {}
+    tls = dict(ssl=_wss_context(self.jp)) if self.url.startswith('wss:') else {}
     return dict(additional_headers=hdrs, subprotocols=[self.offer] if self.offer else None, max_size=None,
-                compression=None, open_timeout=self.jp.timeout, close_timeout=2)
+                compression=None, open_timeout=self.jp.timeout, close_timeout=2, **tls)
 
 @patch
 def _open_error(self:BaseKernel, e:Exception) -> JupyterError:
@@ -251,21 +301,31 @@ def _open_error(self:BaseKernel, e:Exception) -> JupyterError:
     if status == 404: return NotFound(f"no kernel {self.kernel_id} on this server", 404, 'GET', url)
     if status in (401, 403): return AuthError("the server refused our token", status, 'GET', url)
     if status: return JupyterError("the WebSocket handshake failed", status, 'GET', url)
+    if isinstance(e, ssl.SSLError): return ServerUnavailable(_tls_failure(e), method='GET', url=url)
+    if isinstance(e, OSError):  # refused, reset, timed out: say so in the words the REST calls use
+        return ServerUnavailable(f"nothing answers at {self.jp.url} ({_unreachable(e)}); is the server running?", method='GET', url=url)
     return ServerUnavailable(f"cannot open the kernel's WebSocket ({type(e).__name__}: {e})", method='GET', url=url)
 
 # %% ../nbs/04_channels.ipynb #7b0fe20c
 @patch
 def _route(self:BaseKernel, frame):
-    "Hand the message in `frame` to the request it answers; tell every request when the kernel is gone"
-    try:
-        msg = from_v1(frame) if self.subprotocol == V1 else from_legacy(frame)
-        q, why = self._pending.get(msg['parent_header'].get('msg_id')), _death(msg)
-    except (ValueError, KeyError, TypeError, AttributeError, struct.error): return  # not a Jupyter message
+    "Hand the message in `frame` to the request it answers; tell every request when the kernel is gone, or the frame is no message"
+    try: msg = from_v1(frame) if self.subprotocol == V1 else from_legacy(frame)
+    except (ValueError, TypeError) as e: return self._garbled(frame, e)
+    q, why = self._pending.get(msg['parent_header'].get('msg_id')), _death(msg)
     self._notify('recv', msg, frame)
     if q is not None: q.put_nowait(msg)
     if why:
         self._stale = True
         self._fail(KernelDied, why, final=msg['content'].get('execution_state') == 'dead')
+
+@patch
+def _garbled(self:BaseKernel, frame, e:Exception):
+    "`frame` is not a Jupyter message: fail every waiting request with `ProtocolError` (it may have been any one's), or warn"
+    shown = repr(frame[:40]) + ('...' if len(frame) > 40 else '')
+    why = f"the server sent a frame that is not a Jupyter message ({e}); it starts {shown}"
+    if self._pending: self._fail(ProtocolError, why)
+    else: warnings.warn(f"kernel {self.kernel_id}: {why}", RuntimeWarning, stacklevel=2)
 
 @patch
 def _fail(self:BaseKernel, cls, why:str, final:bool=False):
@@ -315,6 +375,11 @@ def _rest(self:BaseKernel, method:str, action:str=''):
 def _start(self:BaseKernel, msg_type:str, content:dict=None, channel:str='shell') -> dict:
     "A new request, registered so that what answers it is queued for us"
     self._check()
+    for k,v in (content or {}).items():
+        try: isinstance(v, str) and v.encode()
+        except UnicodeEncodeError as e:
+            raise ValueError(f"the {msg_type}'s `{k}` cannot be sent: it holds {v[e.start]!r} at position {e.start}, "
+                             "a lone surrogate, which is not text (UTF-8 cannot encode it)") from None
     msg = new_msg(msg_type, content, channel, self.session_id)
     self._pending[msg['header']['msg_id']] = self._Queue()
     return msg
@@ -371,6 +436,7 @@ def _settle(self:BaseKernel):
             yield 'send', msg
             nudge = _deadline(0.5)
             while (m := (yield 'recv', q, _left(nudge))) is not None:
+                if isinstance(m, ProtocolError): raise m
                 if not isinstance(m, KernelError) and m['channel'] == 'iopub': self._stale = False; break
         self._stale = False  # a kernel that says nothing on iopub: carry on
     finally:
@@ -388,7 +454,7 @@ def _reconnect(self:BaseKernel):
             err = e
             if isinstance(e, AuthError): break
         else: self.reconnects += 1; self._stale = True; return ws
-    self._fail(ConnectionLost, f"the connection dropped and could not be reopened ({err})", final=True)
+    self._fail(ConnectionLost, f"the connection dropped and could not be reopened in {sum(self.retries):g} s ({err})", final=True)
 
 # %% ../nbs/04_channels.ipynb #68142922
 class Kernel(BaseKernel):
@@ -494,35 +560,59 @@ def request(self:BaseKernel,
 
 # %% ../nbs/04_channels.ipynb #f5f6a164
 @patch
-def _execute(self:BaseKernel, code, timeout=None, stdin=None, on_output=None, silent=False, store_history=True):
-    "Flow: run `code` and return its `Execution`"
+def _submit(self:BaseKernel, code, stdin=None, on_output=None, silent=False, store_history=True, stop_on_error=True):
+    "Flow: send an `execute_request` for `code` and return its `Execution` at once"
     if stdin is not None and not (isinstance(stdin, str) or callable(stdin)): raise TypeError("`stdin` is a string or a callable prompt -> str")
     yield from self._settle()
     msg = self._start('execute_request', dict(code=code, silent=silent, store_history=store_history, user_expressions={},
-                                              allow_stdin=stdin is not None, stop_on_error=True))
-    ex, end, interrupted = Execution(msg['header']['msg_id'], self._displays), _deadline(timeout), False
-    lines = iter(stdin.split('\n')) if isinstance(stdin, str) else None
+                                              allow_stdin=stdin is not None, stop_on_error=stop_on_error))
+    ex = Execution(msg['header']['msg_id'], self._displays)
+    if isinstance(stdin, str): lines = iter(stdin.split('\n')); stdin = lambda prompt: next(lines, '')
+    ex._stdin, ex._on_output = stdin, on_output
+    try: yield 'send', msg
+    except BaseException: self._pending.pop(ex.msg_id, None); raise
+    return ex
+
+@patch
+def _collect(self:BaseKernel, ex:Execution, timeout=None, until='done'):
+    "Flow: apply what answers `ex` until it is done (or, `until='reply'`, has its reply); at `timeout`, interrupt the kernel"
+    finished = (lambda: ex.reply is not None) if until == 'reply' else (lambda: ex.done)
+    if finished(): return ex
+    q = self._pending.get(ex.msg_id)
+    if q is None: raise KernelError(f"execution {ex.msg_id} was not submitted on this connection, or was waited for already", ex)
+    end, interrupted, late = _deadline(timeout), False, False
     try:
-        yield 'send', msg
-        while not ex.done:
-            m = yield from self._wait(self._pending[ex.msg_id], end)
+        while not finished():
+            m = yield from self._wait(q, end)
             if isinstance(m, KernelError): raise m
             if m is None:
                 if interrupted: break
+                if ex.reply is not None: late = True; break  # it ended already: an interrupt would hit the next request
                 yield from self._rest_flow('POST', 'interrupt')
                 interrupted, end = True, _deadline(self.grace)
             elif m['header']['msg_type'] == 'input_request':
-                value = next(lines, '') if lines else (yield 'call', stdin, m['content']['prompt'])
+                value = (yield 'call', ex._stdin, m['content']['prompt']) if ex._stdin else ''
                 yield 'send', new_msg('input_reply', {'value': str(value)}, 'stdin', self.session_id, parent=m)
             else:
-                for out in ex.feed(m):
-                    if on_output: yield 'call', on_output, out
+                try: outs = ex.feed(m)
+                except (KeyError, TypeError, AttributeError) as e:
+                    raise ProtocolError(f"kernel {self.kernel_id}: the server sent a {m['header']['msg_type']} message without its fields ({e!r})") from None
+                for out in outs:
+                    if ex._on_output: yield 'call', ex._on_output, out
     except KernelError as e:
         if e.execution is None: e.execution = ex
         raise
-    finally: self._pending.pop(ex.msg_id, None)
+    finally:
+        if ex.done or not finished() or late: self._pending.pop(ex.msg_id, None)
     if interrupted: raise ExecutionTimeout(f"the code ran longer than {timeout} s: the kernel was interrupted", ex)
+    if late: warnings.warn(f"kernel {self.kernel_id} replied, but its idle status did not come within {timeout} s: outputs may be missing")
     return ex
+
+@patch
+def _execute(self:BaseKernel, code, timeout=None, stdin=None, on_output=None, silent=False, store_history=True):
+    "Flow: run `code` and return its `Execution`"
+    ex = yield from self._submit(code, stdin, on_output, silent, store_history)
+    return (yield from self._collect(ex, timeout))
 
 @patch
 def execute(self:BaseKernel,
@@ -541,6 +631,28 @@ def execute(self:BaseKernel,
 def interrupt(self:BaseKernel):
     "Interrupt the kernel (`POST /api/kernels/<id>/interrupt`), as the stop button does"
     return self._run(self._rest_flow('POST', 'interrupt'))
+
+# %% ../nbs/04_channels.ipynb #3e4debd6
+@patch
+def submit(self:BaseKernel,
+           code:str,                # the code to run
+           stdin=None,              # answers to `input()`: a string (one line per prompt) or a callable prompt -> str
+           on_output=None,          # called with each output as `wait` applies it
+           silent:bool=False,       # run without outputs, history or execution count
+           store_history:bool=True, # record it in the kernel's history (`In`, `_`)
+           stop_on_error:bool=True, # if this code raises, the kernel aborts the requests queued behind it
+          ) -> Execution:
+    "Send `code` to the kernel without waiting; `wait` for the `Execution` it returns"
+    return self._run(self._submit(code, stdin, on_output, silent, store_history, stop_on_error))
+
+@patch
+def wait(self:BaseKernel,
+         ex:Execution,       # an execution from `submit` on this connection
+         timeout:float=None, # seconds from now; then the kernel is interrupted and `ExecutionTimeout` raised
+         until:str='done',   # 'done': the reply and every output; 'reply': return once the `execute_reply` is in
+        ) -> Execution:
+    "Wait until the kernel finished `ex`, and return it"
+    return self._run(self._collect(ex, timeout, until))
 
 # %% ../nbs/04_channels.ipynb #079f56a6
 @patch

@@ -74,13 +74,17 @@ def _read_notebook(path:Path) -> dict:
 def _remote(url, token, timeout=30) -> Jupyter:
     "A client for `--url`/`--token` (or the environment), checked with one authenticated request"
     jp = Jupyter(url, token, timeout=timeout)
-    jp.status()
+    jp.kernelspecs()  # a Jupyter server and a Kernel Gateway both have it
     return jp
 
-def run(notebooks:list, url=None, token=None, timeout=None, kernel=None, allow_errors=False, save=True, progress=True) -> int:
+def _reason(e:Exception) -> str:
+    "What went wrong, for the terminal: the first line of `e`'s message, then its notes"
+    return '\n'.join([(str(e).splitlines() or [type(e).__name__])[0], *getattr(e, '__notes__', ())])
+
+def run(notebooks:list, url=None, token=None, timeout=None, kernel=None, allow_errors=False, save=True, progress=True, ahead=0) -> int:
     "Run each notebook (local files on an embedded server, or paths on the server at `url`); return the exit status"
     from jupyter_playground.notebooks import run_notebook, CellExecutionError
-    kw = dict(kernel=kernel, timeout=timeout, allow_errors=allow_errors, save=save, progress=progress)
+    kw = dict(kernel=kernel, timeout=timeout, allow_errors=allow_errors, save=save, progress=progress, ahead=ahead)
     url = url or os.environ.get('JUPYTER_URL')
     failed = 0
     jp = _remote(url, token) if url else None
@@ -93,7 +97,7 @@ def run(notebooks:list, url=None, token=None, timeout=None, kernel=None, allow_e
                 with LocalServer(root_dir=p.parent) as srv: run_notebook(srv.client(), p.name, **kw)
             print(f"{nb}: ok", file=sys.stderr)
         except CellExecutionError as e:
-            print(f"{nb}: cell {e.cell_index} raised {e.ename}: {e.evalue}", file=sys.stderr)
+            print(f"{nb}: cell {e.cell_index} raised {e.ename}: {e.evalue}", *getattr(e, '__notes__', ()), sep='\n', file=sys.stderr)
             failed += 1
     return 1 if failed else 0
 
@@ -139,6 +143,7 @@ def _parser():
     server_args(r)
     r.add_argument('--allow-errors', action='store_true', help='keep going after a failing cell')
     r.add_argument('--no-save', action='store_true', help='do not save the outputs')
+    r.add_argument('--ahead', type=int, default=0, metavar='N', help='send N cells while earlier ones run: faster, but a cell that fails at once may not stop the next')
     e = sub.add_parser('exec', help='run code on a new kernel and print its outputs')
     e.add_argument('code')
     server_args(e)
@@ -151,10 +156,10 @@ def main(argv=None) -> int:
     try:
         if a.command == 'demo': demo(); return 0
         if a.command == 'run':
-            return run(a.notebooks, a.url, a.token, a.timeout, a.kernel, a.allow_errors, not a.no_save, sys.stderr.isatty())
+            return run(a.notebooks, a.url, a.token, a.timeout, a.kernel, a.allow_errors, not a.no_save, sys.stderr.isatty(), a.ahead)
         if a.command == 'exec': return exec_code(a.code, a.url, a.token, a.kernel, a.trace, a.timeout)
     except (UsageError, JupyterError, ServerStartError, KernelError, ValueError) as e:
-        print(f"jupyter-playground: error: {str(e).splitlines()[0]}", file=sys.stderr)
+        print(f"jupyter-playground: error: {_reason(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("jupyter-playground: interrupted", file=sys.stderr)

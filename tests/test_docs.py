@@ -11,15 +11,6 @@ CHROMIUM = next((p for p in map(shutil.which, ('chromium', 'chromium-browser', '
 FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
          '--disable-component-update', '--disable-sync', '--disable-extensions', '--disable-default-apps', '--mute-audio']
 
-@pytest.fixture(scope='module')
-def site(tmp_path_factory):
-    "Build the fallback site into _docs/ (README written to a temporary file, to compare)"
-    readme = tmp_path_factory.mktemp('readme')/'README.md'
-    r = subprocess.run([sys.executable, str(ROOT/'tools'/'docs.py'), '--fallback', '--readme', str(readme)],
-                       cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-3000:]
-    return dict(readme=readme, pages=sorted(DOCS.glob('*.html')))
-
 def _chromium(*args, timeout=60):
     if not CHROMIUM:
         if os.environ.get('CI'): pytest.fail('chromium is not installed: .ci/run installs it with apt-get')

@@ -1,35 +1,12 @@
-"Security: through a recording loopback proxy, the token travels only in `Authorization` headers, never in a URL"
-import re, socket, threading
+"Security: the token travels only in `Authorization` headers (seen through a recording proxy), the server listens on loopback only, and no repr, error, trace, log or docs page shows the token"
+import re, asyncio, json, secrets, traceback
+from pathlib import Path
 import pytest
-from jupyter_playground.server import LocalServer
-from jupyter_playground.auth import Jupyter
-
-class RecordingProxy:
-    "A loopback TCP proxy to `port` that keeps every byte the client sends"
-    def __init__(self, port):
-        self.port, self.sent, self.lsn = port, [], socket.create_server(('127.0.0.1', 0))
-        self.url = f'http://127.0.0.1:{self.lsn.getsockname()[1]}/'
-        threading.Thread(target=self._accept, daemon=True).start()
-    def _accept(self):
-        while True:
-            try: c, _ = self.lsn.accept()
-            except OSError: return
-            s = socket.create_connection(('127.0.0.1', self.port))
-            buf = bytearray(); self.sent.append(buf)
-            threading.Thread(target=self._pipe, args=(c, s, buf), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(s, c, None), daemon=True).start()
-    @staticmethod
-    def _pipe(a, b, buf):
-        try:
-            while data := a.recv(65536):
-                if buf is not None: buf += data
-                b.sendall(data)
-        except OSError: pass
-        finally:
-            for x in (a, b):
-                try: x.shutdown(socket.SHUT_RDWR)
-                except OSError: pass
-    def close(self): self.lsn.close()
+from fastcore.net import free_port
+from jupyter_playground.server import LocalServer, running_servers
+from jupyter_playground.auth import Jupyter, JupyterError, AuthError, NotFound, ServerUnavailable
+from jupyter_playground.channels import Kernel, AsyncKernel, KernelError, ExecutionTimeout
+from loopback import RecordingProxy
 
 @pytest.fixture(scope='module')
 def srv():
@@ -70,3 +47,64 @@ def test_server_listens_on_loopback_only(srv):
     found = _listeners(port)
     if not found: pytest.skip('no /proc/net/tcp on this system')
     assert found == ['0100007F'], found  # 127.0.0.1, and nothing else (no 0.0.0.0, no ::)
+
+# --- the token never shows: reprs, error messages and tracebacks, traces, the server log, the built docs ---
+
+def _shown(o) -> list:
+    "Every way `o` shows itself: repr, str, and for an exception its formatted traceback and attributes"
+    res = [repr(o), str(o)]
+    if isinstance(o, BaseException): res += [''.join(traceback.format_exception(o)), repr(vars(o)), repr(o.args)]
+    return res
+
+def _raised(f, *exc):
+    try: f()
+    except exc as e: return e
+    raise AssertionError(f'{f} raised nothing')
+
+def test_reprs_errors_traces_and_log_never_show_the_token(srv):
+    tok, wrong = srv.token, secrets.token_hex(24)
+    jp = srv.client()
+    kid = jp.kernels.start()['id']
+    shown, errors = [], {}
+    with jp.trace() as t:
+        with jp.connect(kid) as k:
+            assert k.execute('1 + 1').text == '2'
+            shown += _shown(k)
+            errors['ExecutionTimeout'] = _raised(lambda: k.execute('import time; time.sleep(3)', timeout=0.3), ExecutionTimeout)
+        async def use_async():
+            async with AsyncKernel(jp, kid) as ak:
+                assert (await ak.execute('1 + 1')).text == '2'
+                return _shown(ak)
+        shown += asyncio.run(use_async())
+        errors['AuthError'] = _raised(lambda: Jupyter(srv.url, wrong).status(), AuthError)
+        errors['NotFound'] = _raised(lambda: jp.contents.get('no such file.txt'), NotFound)
+        errors['NotFound (kernel)'] = _raised(lambda: jp.connect('no-such-kernel'), NotFound)
+        errors['AuthError (WebSocket refused)'] = _raised(lambda: Kernel(Jupyter(srv.url, wrong), kid), AuthError)
+        dead = f'http://127.0.0.1:{free_port()}/'
+        errors['ServerUnavailable (refused)'] = _raised(lambda: Jupyter(dead, tok).status(), ServerUnavailable)
+        errors['ServerUnavailable (WebSocket refused)'] = _raised(lambda: Jupyter(dead, tok).connect(kid), ServerUnavailable)
+    with LocalServer(token=secrets.token_hex(24)) as gone: gone_jp = gone.client()
+    errors['ServerUnavailable (stopped)'] = _raised(gone_jp.status, ServerUnavailable)
+    shown += [s for e in errors.values() for s in _shown(e)] + [s for s in _shown(gone_jp)]
+    shown += _shown(jp) + _shown(srv) + _shown(running_servers(srv.runtime_dir)[0])
+    shown += [repr(t), str(t), t._repr_markdown_(), json.dumps(t.to_dicts(content=True), default=str)]
+    shown += [srv.log(10_000)]
+    assert len(t.http) >= 2 and len(t.ws) > 5
+    leaks = [s[:200] for s in shown if tok in s or wrong in s or gone_jp.token in s]
+    assert not leaks, leaks
+    jp.kernels.shutdown(kid)
+    print(f"\nchecked {len(shown)} strings: {len(errors)} errors ({', '.join(errors)}), reprs, a trace of {len(t)} events, the log")
+
+# The built docs (the session fixture `site`, in conftest.py) hold no token-shaped string.
+ROOT = Path(__file__).resolve().parents[1]
+TOKENISH = re.compile(rb'(?<![0-9a-fA-F])[0-9a-f]{48}(?![0-9a-fA-F])|token=[0-9a-f]{8}')
+
+def test_built_docs_hold_no_token(site):
+    docs = site['out']
+    files = [p for p in docs.rglob('*') if p.is_file()]
+    assert any(p.suffix == '.html' for p in files)
+    hits = {str(p.relative_to(docs)): m.group()[:12] for p in files for m in [TOKENISH.search(p.read_bytes())] if m}
+    assert not hits, hits
+    # and the committed notebooks' outputs hold none either (what the docs are made from)
+    nb_hits = [p.name for p in (ROOT/'nbs').glob('*.ipynb') if TOKENISH.search(p.read_bytes())]
+    assert not nb_hits, nb_hits
