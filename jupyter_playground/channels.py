@@ -779,9 +779,10 @@ async def aconnect(self:Jupyter,
 @patch
 def _restart(self:BaseKernel):
     "Flow: restart the kernel, fail the requests waiting, and wait until the new kernel's messages reach us"
+    # fail them first: the restart ends what they wait for, and the old kernel may still answer with an error meanwhile
+    self._fail(KernelDied, 'the kernel was restarted: its variables and imports are gone')
     yield from self._rest_flow('POST', 'restart')
     self._stale = True
-    self._fail(KernelDied, 'the kernel was restarted: its variables and imports are gone')
     yield from self._settle()
 
 @patch
