@@ -71,7 +71,7 @@ class Cutter:
     def __call__(self, out):
         now, live = time.monotonic(), time.monotonic() - self.last > self.gap
         self.last = now
-        if out.get('name') != 'stdout': return
+        if out.get('name') != 'stdout' or not out['text'].split(): return  # a line may come in two messages: '3', then '\n'
         self.seen = int(out['text'].split()[-1])
         if self.at and self.seen >= self.at[0] and live:
             self.at.pop(0)
