@@ -1,4 +1,4 @@
-"Fixtures shared by the test modules"
+"Fixtures shared by the test modules, and the run's summary of what the robustness tests tried"
 import shutil, subprocess, sys
 from pathlib import Path
 import pytest
@@ -29,3 +29,15 @@ def certs(tmp_path_factory):
     _openssl('x509', '-req', '-in', 'srv.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'cert.pem',
              '-days', '2', '-extfile', 'ext.cnf', cwd=d)
     return d
+
+COUNTS = {}  # what the robustness tests tried, shown at the end of the run
+
+@pytest.fixture(scope='session')
+def counts():
+    "Record a line for the end of the run: `counts('faults', '15 injected, 15 survived')`"
+    return COUNTS.__setitem__
+
+def pytest_terminal_summary(terminalreporter):
+    if not COUNTS: return
+    terminalreporter.section('what the robustness tests tried')
+    for what, text in COUNTS.items(): terminalreporter.write_line(f"{what}: {text}")

@@ -2,7 +2,7 @@
 
 Every test runs against a real `LocalServer`; the network faults go through `loopback.LoopbackProxy`.
 Each test counts the faults it injects with `inject()` and calls `survived()` once every check passed;
-the module prints the total at the end ("N faults injected, N survived").
+the run's summary shows the totals ("faults: N injected, N survived").
 """
 import os, time, signal, asyncio, threading
 from pathlib import Path
@@ -30,13 +30,10 @@ def survived():
 def _count(): _current.clear(); yield; _current.clear()
 
 @pytest.fixture(scope='module', autouse=True)
-def _report(request):
+def _report(counts):
     yield
-    tr = request.config.pluginmanager.get_plugin('terminalreporter')
-    line = (f"test_faults: {sum(INJECTED.values())} faults injected, {sum(SURVIVED.values())} survived "
-            f"({', '.join(f'{k} {SURVIVED[k]}/{v}' for k,v in sorted(INJECTED.items()))})")
-    if tr: tr.write_line('\n' + line)
-    else: print(line)
+    counts('faults', f"{sum(INJECTED.values())} injected, {sum(SURVIVED.values())} survived "
+                     f"({', '.join(f'{k} {SURVIVED[k]}/{v}' for k,v in sorted(INJECTED.items()))})")
 
 # ---------------------------------------------------------------- helpers
 def kernel_pid(kernel_id:str) -> int:

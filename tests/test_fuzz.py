@@ -89,6 +89,6 @@ def test_lone_surrogates_fail_clearly_before_sending(kernel):
     with pytest.raises(ValueError, match='lone surrogate'): kernel.complete('\ud800')
     assert kernel.execute('1 + 1').text == '2'
 
-def test_kernel_still_answers(kernel):
+def test_kernel_still_answers(kernel, counts):
     assert kernel.execute('1 + 1', timeout=10).text == '2'
-    print(f"\nexecute examples: {RAN['examples']} ({RAN['statuses']})")
+    counts('code strings through execute', f"{RAN['examples']} ({', '.join(f"{v} {'raised' if k == 'error' else k}" for k,v in RAN['statuses'].items())} among the generated ones)")

@@ -61,7 +61,7 @@ def _raised(f, *exc):
     except exc as e: return e
     raise AssertionError(f'{f} raised nothing')
 
-def test_reprs_errors_traces_and_log_never_show_the_token(srv):
+def test_reprs_errors_traces_and_log_never_show_the_token(srv, counts):
     tok, wrong = srv.token, secrets.token_hex(24)
     jp = srv.client()
     kid = jp.kernels.start()['id']
@@ -93,7 +93,7 @@ def test_reprs_errors_traces_and_log_never_show_the_token(srv):
     leaks = [s[:200] for s in shown if tok in s or wrong in s or gone_jp.token in s]
     assert not leaks, leaks
     jp.kernels.shutdown(kid)
-    print(f"\nchecked {len(shown)} strings: {len(errors)} errors ({', '.join(errors)}), reprs, a trace of {len(t)} events, the log")
+    counts('token leaks looked for', f"{len(shown)} strings: {len(errors)} errors ({', '.join(errors)}), reprs, a trace of {len(t)} events, the log")
 
 # The built docs (the session fixture `site`, in conftest.py) hold no token-shaped string.
 ROOT = Path(__file__).resolve().parents[1]
