@@ -91,4 +91,5 @@ def test_lone_surrogates_fail_clearly_before_sending(kernel):
 
 def test_kernel_still_answers(kernel, counts):
     assert kernel.execute('1 + 1', timeout=10).text == '2'
-    counts('code strings through execute', f"{RAN['examples']} ({', '.join(f"{v} {'raised' if k == 'error' else k}" for k,v in RAN['statuses'].items())} among the generated ones)")
+    seen = ', '.join(f"{v} {'raised' if k == 'error' else k}" for k,v in RAN['statuses'].items())
+    counts('code strings through execute', f"{RAN['examples']} ({seen} among the generated ones)")
