@@ -229,15 +229,11 @@ class _QuickAckSSLSocket(ssl.SSLSocket):
     def recv(self, *args): self._arm(); return super().recv(*args)
     def recv_into(self, *args): self._arm(); return super().recv_into(*args)
 
-def _wss_context(jp:Jupyter) -> ssl.SSLContext:
-    "The TLS context of `jp`'s kernel WebSockets: certificates checked as `jp.verify` says, quick ACKs kept"
-    verify = getattr(jp, 'verify', True)
-    cached = getattr(jp, '_wss', None)
-    if cached is None or cached[0] != verify:
-        ctx = _ssl_context(verify)
-        if hasattr(socket, 'TCP_QUICKACK'): ctx.sslsocket_class = _QuickAckSSLSocket
-        jp._wss = cached = verify, ctx
-    return cached[1]
+def _wss_context(verify=True) -> ssl.SSLContext:
+    "The TLS context of a kernel WebSocket: certificates checked as `verify` says (see `Jupyter`), quick ACKs kept"
+    ctx = _ssl_context(verify)
+    if hasattr(socket, 'TCP_QUICKACK'): ctx.sslsocket_class = _QuickAckSSLSocket
+    return ctx
 
 def _tcp_socket(url:str, timeout:float=None) -> socket.socket|None:
     "A connected socket for the WebSocket `url` with Nagle off and quick ACKs (Linux); `None` behind a proxy"
@@ -280,6 +276,7 @@ class BaseKernel:
                 ):
         self.jp,self.kernel_id,self.session_id,self.offer = jp,kernel_id,session_id or uuid.uuid4().hex,subprotocol
         self.url = jp.ws_url(f'api/kernels/{kernel_id}/channels') + '?' + urlencode({'session_id': self.session_id})
+        self._tls = dict(ssl=_wss_context(jp.verify)) if self.url.startswith('wss:') else {}  # kept for reconnections
         self.subprotocol,self.reconnects,self.observers,self._ws = None,0,[],None
         self._pending,self._displays,self._failure,self._closing,self._stale = {},{},None,False,True
 
@@ -290,9 +287,8 @@ class BaseKernel:
 def _options(self:BaseKernel) -> dict:
     "Keyword arguments for websockets' `connect`"
     hdrs = {'Authorization': f'token {self.jp.token}'} if self.jp.token else {}
-    tls = dict(ssl=_wss_context(self.jp)) if self.url.startswith('wss:') else {}
     return dict(additional_headers=hdrs, subprotocols=[self.offer] if self.offer else None, max_size=None,
-                compression=None, open_timeout=self.jp.timeout, close_timeout=2, **tls)
+                compression=None, open_timeout=self.jp.timeout, close_timeout=2, **self._tls)
 
 @patch
 def _open_error(self:BaseKernel, e:Exception) -> JupyterError:
@@ -602,7 +598,7 @@ def _collect(self:BaseKernel, ex:Execution, timeout=None, until='done'):
     except KernelError as e:
         if e.execution is None: e.execution = ex
         raise
-    finally:
+    finally:  # forget the request, unless we return at its reply with outputs still to come
         if ex.done or not finished() or late: self._pending.pop(ex.msg_id, None)
     if interrupted: raise ExecutionTimeout(f"the code ran longer than {timeout} s: the kernel was interrupted", ex)
     if late: warnings.warn(f"kernel {self.kernel_id} replied, but its idle status did not come within {timeout} s: outputs may be missing")

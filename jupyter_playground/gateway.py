@@ -9,10 +9,9 @@ __all__ = ['LocalGateway']
 
 # %% ../nbs/09_gateways.ipynb #afaecad2
 import importlib.util
-from pathlib import Path
 from fastcore.basics import patch
 from fastcore.meta import delegates
-from .server import LocalServer, ServerStartError
+from .server import LocalServer, ServerStartError, _tls_settings
 
 # %% ../nbs/09_gateways.ipynb #b8bcbf50
 @delegates()
@@ -30,7 +29,7 @@ class LocalGateway(LocalServer):
 
     def _config(self) -> dict:
         "The settings written to `jupyter_kernel_gateway_config.json` in the private config dir"
-        tls = {k: str(Path(v).resolve()) for k,v in dict(certfile=self.certfile, keyfile=self.keyfile).items() if v}
+        tls = _tls_settings(self.certfile, self.keyfile)
         return {'KernelGatewayApp': dict(ip='127.0.0.1', port=self._port, port_retries=0, auth_token=self.token, **tls),
                 'JupyterWebsocketPersonality': dict(list_kernels=self.list_kernels),
                 'ZMQChannelsWebsocketConnection': dict(limit_rate=False)}  # every output, as on `LocalServer`

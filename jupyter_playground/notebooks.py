@@ -8,7 +8,7 @@ Docs: https://jupyter-playground.github.io/jupyter-playground/notebooks.html.md"
 __all__ = ['CellExecutionError', 'execute_cells', 'run_notebook']
 
 # %% ../nbs/05_notebooks.ipynb #85c00692
-import sys, re, time
+import sys, re, time, warnings
 from collections import deque
 from fastcore.basics import patch
 from .auth import Jupyter, JupyterError, Conflict
@@ -60,7 +60,8 @@ def _close_session(jp:Jupyter, sid:str, wait:float=15):
     while True:
         try: return jp.sessions.delete(sid)
         except JupyterError as e:
-            if (e.status or 0) < 500 or time.monotonic() > end: return
+            if (e.status or 0) < 500: return  # gone already (404), or the server is gone: nothing to close
+            if time.monotonic() > end: return warnings.warn(f"session {sid} could not be closed, its kernel may still run: {e}")
         time.sleep(0.5)
 
 def _tags(cell:dict) -> list: return cell.get('metadata', {}).get('tags', [])
@@ -74,7 +75,7 @@ def execute_cells(k:Kernel,
                   on_cell=None,            # called with (code cells done, source of the next) as the run goes
                  ) -> CellExecutionError|None:
     "Run the code `cells` in order on kernel `k`, writing their outputs into them; return the failure that stopped the run"
-    code = [(n, i, c) for n,(i,c) in enumerate((i, c) for i,c in enumerate(cells) if c['cell_type'] == 'code')]
+    code = [(n, i, c) for n,(i,c) in enumerate([(i, c) for i,c in enumerate(cells) if c['cell_type'] == 'code'])]  # (n-th code cell, index, cell)
     todo, sent = iter([x for x in code if 'skip-execution' not in _tags(x[2])]), deque()
     may_fail = lambda cell: allow_errors or 'raises-exception' in _tags(cell)
     def send(upto):

@@ -17,9 +17,13 @@ from fastcore.basics import patch
 _SCRUB = {'JUPYTER_TOKEN', 'JUPYTER_TOKEN_FILE', 'JUPYTER_URL', 'JUPYTER_PORT', 'JUPYTER_CONFIG_DIR',
           'JUPYTER_CONFIG_PATH', 'JUPYTER_RUNTIME_DIR', 'JUPYTER_PREFER_ENV_PATH', 'JUPYTER_NO_CONFIG'}
 
+def _tls_settings(certfile=None, keyfile=None) -> dict:
+    "The `certfile` and `keyfile` settings of a server that speaks TLS, as absolute paths; none without them"
+    return {k: str(Path(v).resolve()) for k,v in dict(certfile=certfile, keyfile=keyfile).items() if v}
+
 def server_config(root_dir, token, port=0, certfile=None, keyfile=None) -> dict:
     "The `jupyter_server_config.json` settings of an embedded server rooted at `root_dir`"
-    tls = {k: str(Path(v).resolve()) for k,v in dict(certfile=certfile, keyfile=keyfile).items() if v}
+    tls = _tls_settings(certfile, keyfile)
     return {
         'ServerApp': dict(ip='127.0.0.1', port=port, port_retries=0, open_browser=False,
                           root_dir=str(root_dir), allow_root=hasattr(os, 'geteuid') and os.geteuid() == 0, **tls),
