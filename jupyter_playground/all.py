@@ -5,6 +5,11 @@ from .gateway import *
 from .auth import *
 from .contents import *
 from .sessions import *
+from .messages import *
+from .execution import *
+from .flows import *
+from .kernel import *
+from .drivers import *
 from .channels import *
 from .notebooks import *
 from .trace import *

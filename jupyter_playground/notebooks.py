@@ -8,7 +8,7 @@ Docs: https://jupyter-playground.github.io/jupyter-playground/notebooks.html.md"
 __all__ = ['CellExecutionError', 'execute_cells', 'run_notebook']
 
 # %% ../nbs/10_notebooks.ipynb #85c00692
-import sys, re, time, warnings
+import sys, time, warnings
 from collections import deque
 from fastcore.basics import patch
 from .auth import Jupyter, JupyterError, Conflict
@@ -17,13 +17,12 @@ from .sessions import Sessions, Kernels
 from .channels import Kernel, KernelError, ExecutionTimeout
 
 # %% ../nbs/10_notebooks.ipynb #be0e350a
-_ANSI = re.compile(r'\x1b\[[0-9;]*[A-Za-z]')
-
 class CellExecutionError(KernelError):
     "A notebook cell raised an exception while the notebook ran"
     def __init__(self, cell_index:int, ename:str, evalue:str, traceback:list=(), path:str=''):
         self.cell_index,self.ename,self.evalue,self.traceback,self.path = cell_index,ename,evalue,list(traceback),path
-        tb = _ANSI.sub('', '\n'.join(self.traceback[-3:]))
+        from fastcore.ansi import strip_ansi  # here, not at the top: it imports `html`, 1.5 ms of `import jupyter_playground.all`
+        tb = strip_ansi('\n'.join(self.traceback[-3:]))
         super().__init__(f"{path + ': ' if path else ''}cell {cell_index} raised {ename}: {evalue}" + (f"\n{tb}" if tb else ''))
     def __reduce__(self): return type(self), (self.cell_index, self.ename, self.evalue, self.traceback, self.path)
 
@@ -66,6 +65,7 @@ def _close_session(jp:Jupyter, sid:str, wait:float=15):
 
 def _tags(cell:dict) -> list: return cell.get('metadata', {}).get('tags', [])
 
+# %% ../nbs/10_notebooks.ipynb #e59c8116
 def execute_cells(k:Kernel,
                   cells:list,              # a notebook's cells (dicts); code cells get their outputs and execution counts
                   timeout:float=None,      # seconds each cell may run; None: no limit
@@ -102,6 +102,7 @@ def execute_cells(k:Kernel,
             return failure
     if on_cell: on_cell(len(code), '')
 
+# %% ../nbs/10_notebooks.ipynb #25a1d56d
 def run_notebook(jp:Jupyter,
                  path:str,                 # the notebook's path on the server, relative to its root
                  kernel:str=None,          # kernelspec name; default: the notebook's, else the server's default

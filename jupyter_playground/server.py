@@ -94,26 +94,33 @@ class LocalServer:
     @property
     def log_path(self): return self._tmp/'server.log' if self._tmp else None
 
-    def log(self, n:int=25) -> str:
-        "The last `n` lines of the server's log, token masked"
-        return _tail(self.log_path, self.token, n) if self._tmp else ''
+# %% ../nbs/00_server.ipynb #acb66343
+@patch
+def log(self:LocalServer, n:int=25) -> str:
+    "The last `n` lines of the server's log, token masked"
+    return _tail(self.log_path, self.token, n) if self._tmp else ''
 
-    def _config(self) -> dict:
-        "The settings written to `_config_file` in the private config dir"
-        return server_config(self.root_dir, self.token, self.port or 0, self.certfile, self.keyfile)
+@patch
+def _config(self:LocalServer) -> dict:
+    "The settings written to `_config_file` in the private config dir"
+    return server_config(self.root_dir, self.token, self.port or 0, self.certfile, self.keyfile)
 
-    def _scrubbed(self, name:str) -> bool:
-        "Whether the environment variable `name` is kept from the server"
-        return name in _SCRUB
+@patch
+def _scrubbed(self:LocalServer, name:str) -> bool:
+    "Whether the environment variable `name` is kept from the server"
+    return name in _SCRUB
 
-    def _ping(self, method:str, path:str):
-        "`method path` to our own server on 127.0.0.1: its certificate, if any, is not checked, since we started it"
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore', requests.packages.urllib3.exceptions.InsecureRequestWarning)
-            return requests.request(method, self.url + path, headers={'Authorization': f'token {self.token}'}, timeout=2, verify=False)
+@patch
+def _ping(self:LocalServer, method:str, path:str):
+    "`method path` to our own server on 127.0.0.1: its certificate, if any, is not checked, since we started it"
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', requests.packages.urllib3.exceptions.InsecureRequestWarning)
+        return requests.request(method, self.url + path, headers={'Authorization': f'token {self.token}'}, timeout=2, verify=False)
 
-    def __enter__(self): return self.start()
-    def __exit__(self, *exc): self.stop()
+@patch
+def __enter__(self:LocalServer): return self.start()
+@patch
+def __exit__(self:LocalServer, *exc): self.stop()
 
 # %% ../nbs/00_server.ipynb #f0215f18
 @patch
@@ -203,6 +210,7 @@ class ServerInfo(dict):
 
 def _alive(pid) -> bool:
     "Whether process `pid` exists and is not a zombie"
+    # not `jupyter_server.utils.check_pid`, which counts a zombie (a dead server not yet reaped) as running
     try: os.kill(int(pid), 0)
     except PermissionError: return True
     except (OSError, TypeError, ValueError): return False
@@ -211,6 +219,7 @@ def _alive(pid) -> bool:
 
 def running_servers(runtime_dir=None) -> list:
     "The servers this user is running, read from the `jpserver-*.json` files in Jupyter's runtime dir"
+    # not `jupyter_server.serverapp.list_running_servers`: its import takes 1.6 s here, and it deletes the stale files it reads
     if runtime_dir is None:
         from jupyter_core.paths import jupyter_runtime_dir
         runtime_dir = jupyter_runtime_dir()

@@ -55,6 +55,11 @@ class Trace:
                                 msg_type=h.get('msg_type'), parent_msg_type=p.get('msg_type'), msg_id=h.get('msg_id'),
                                 parent_id=p.get('msg_id'), size=size, content=msg.get('content')))
 
+    def _observe(self, kind:str, **event):
+        "The observer `jp.trace()` attaches: `'http'` events go to `record_http`, `'ws'` events to `record_ws`, others are ignored"
+        if kind == 'http': self.record_http(event['method'], event['url'], event['status'], event['size'], event['t_start'])
+        elif kind == 'ws': self.record_ws(event['direction'], event['msg'], event['size'])
+
     def __len__(self): return len(self.events)
     def __iter__(self): return iter(self.events)
     def __getitem__(self, i): return Trace(self.events[i], self.t0) if isinstance(i, slice) else self.events[i]
@@ -120,11 +125,11 @@ def __enter__(self:Trace): return self
 
 @patch
 def __exit__(self:Trace, *exc):
-    if self.client is not None and self in self.client._traces: self.client._traces.remove(self)
+    if self.client is not None and self._observe in self.client.observers: self.client.observers.remove(self._observe)
 
 @patch
 def trace(self:Jupyter) -> Trace:
     "Record the HTTP requests and WebSocket messages of this client while the returned `Trace` is open"
     t = Trace(client=self)
-    self._traces.append(t)
+    self.observers.append(t._observe)
     return t

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 from fastcore.net import free_port
 from jupyter_playground.server import LocalServer, running_servers
-from jupyter_playground.auth import Jupyter, JupyterError, AuthError, NotFound, ServerUnavailable
+from jupyter_playground.auth import Jupyter, JupyterError, AuthError, NotFound, ServerUnavailable, raises
 from jupyter_playground.channels import Kernel, AsyncKernel, KernelError, ExecutionTimeout
 from loopback import RecordingProxy
 
@@ -56,11 +56,6 @@ def _shown(o) -> list:
     if isinstance(o, BaseException): res += [''.join(traceback.format_exception(o)), repr(vars(o)), repr(o.args)]
     return res
 
-def _raised(f, *exc):
-    try: f()
-    except exc as e: return e
-    raise AssertionError(f'{f} raised nothing')
-
 def test_reprs_errors_traces_and_log_never_show_the_token(srv, counts):
     tok, wrong = srv.token, secrets.token_hex(24)
     jp = srv.client()
@@ -70,21 +65,21 @@ def test_reprs_errors_traces_and_log_never_show_the_token(srv, counts):
         with jp.connect(kid) as k:
             assert k.execute('1 + 1').text == '2'
             shown += _shown(k)
-            errors['ExecutionTimeout'] = _raised(lambda: k.execute('import time; time.sleep(3)', timeout=0.3), ExecutionTimeout)
+            errors['ExecutionTimeout'] = raises(ExecutionTimeout, lambda: k.execute('import time; time.sleep(3)', timeout=0.3))
         async def use_async():
             async with AsyncKernel(jp, kid) as ak:
                 assert (await ak.execute('1 + 1')).text == '2'
                 return _shown(ak)
         shown += asyncio.run(use_async())
-        errors['AuthError'] = _raised(lambda: Jupyter(srv.url, wrong).status(), AuthError)
-        errors['NotFound'] = _raised(lambda: jp.contents.get('no such file.txt'), NotFound)
-        errors['NotFound (kernel)'] = _raised(lambda: jp.connect('no-such-kernel'), NotFound)
-        errors['AuthError (WebSocket refused)'] = _raised(lambda: Kernel(Jupyter(srv.url, wrong), kid), AuthError)
+        errors['AuthError'] = raises(AuthError, lambda: Jupyter(srv.url, wrong).status())
+        errors['NotFound'] = raises(NotFound, lambda: jp.contents.get('no such file.txt'))
+        errors['NotFound (kernel)'] = raises(NotFound, lambda: jp.connect('no-such-kernel'))
+        errors['AuthError (WebSocket refused)'] = raises(AuthError, lambda: Kernel(Jupyter(srv.url, wrong), kid))
         dead = f'http://127.0.0.1:{free_port()}/'
-        errors['ServerUnavailable (refused)'] = _raised(lambda: Jupyter(dead, tok).status(), ServerUnavailable)
-        errors['ServerUnavailable (WebSocket refused)'] = _raised(lambda: Jupyter(dead, tok).connect(kid), ServerUnavailable)
+        errors['ServerUnavailable (refused)'] = raises(ServerUnavailable, lambda: Jupyter(dead, tok).status())
+        errors['ServerUnavailable (WebSocket refused)'] = raises(ServerUnavailable, lambda: Jupyter(dead, tok).connect(kid))
     with LocalServer(token=secrets.token_hex(24)) as gone: gone_jp = gone.client()
-    errors['ServerUnavailable (stopped)'] = _raised(gone_jp.status, ServerUnavailable)
+    errors['ServerUnavailable (stopped)'] = raises(ServerUnavailable, gone_jp.status)
     shown += [s for e in errors.values() for s in _shown(e)] + [s for s in _shown(gone_jp)]
     shown += _shown(jp) + _shown(srv) + _shown(running_servers(srv.runtime_dir)[0])
     shown += [repr(t), str(t), t._repr_markdown_(), json.dumps(t.to_dicts(content=True), default=str)]
