@@ -11,5 +11,6 @@ from .flows import *
 from .kernel import *
 from .drivers import *
 from .channels import *
+from .comms import *
 from .notebooks import *
 from .trace import *

@@ -7,8 +7,8 @@ Docs: https://jupyter-playground.github.io/jupyter-playground/drivers.html.md"""
 # %% auto #0
 __all__ = ['WebSocketDriver', 'SyncDriver', 'AsyncDriver']
 
-# %% ../nbs/08_drivers.ipynb #0713ceba
-import ssl, json, time, queue, socket, asyncio, threading
+# %% ../nbs/08_drivers.ipynb #081c1f5e
+import ssl, json, time, queue, socket, asyncio, threading, warnings
 from fastcore.basics import patch
 from contextlib import contextmanager
 from inspect import isawaitable
@@ -54,7 +54,7 @@ def _tcp_socket(url:str, timeout:float=None) -> socket.socket|None:
     sock.settimeout(None)
     return sock
 
-# %% ../nbs/08_drivers.ipynb #27ab0ca1
+# %% ../nbs/08_drivers.ipynb #8a364382
 class WebSocketDriver(Driver):
     "What the drivers share: websockets' options, the TLS context, and what a failed handshake means"
     def _options(self) -> dict:
@@ -81,11 +81,14 @@ class WebSocketDriver(Driver):
         try: yield
         except Exception as e: raise self._open_error(e) from None
 
-# %% ../nbs/08_drivers.ipynb #46d5ad2d
+# %% ../nbs/08_drivers.ipynb #aadeded5
 class SyncDriver(WebSocketDriver):
     "Threads: each step blocks the calling thread, a thread reads; works in scripts, notebooks and running event loops"
     Queue,Event = queue.SimpleQueue,threading.Event
     def _run(self, flow): return run_blocking(self, flow)
+    def _background(self, flow):
+        try: run_blocking(self, flow)
+        except Exception as e: warnings.warn(f"{self.label}: {e!r}", RuntimeWarning)
     def _connect(self):
         "Open the WebSocket, start the reader, and run the connection's `_ready` flow; return `self`"
         self._run(self._opening())
@@ -104,7 +107,7 @@ class SyncDriver(WebSocketDriver):
             for frame in self._ws: self._route(frame)
         except ConnectionClosed: pass
 
-# %% ../nbs/08_drivers.ipynb #fe7e4212
+# %% ../nbs/08_drivers.ipynb #1c58e474
 @patch
 async def do_send(self:SyncDriver, step):
     frame = self._frame(step.msg)
@@ -136,11 +139,16 @@ async def do_call(self:SyncDriver, step): return step.fn(step.arg)
 @patch
 async def do_close(self:SyncDriver, step): step.ws.close()
 
-# %% ../nbs/08_drivers.ipynb #2897e034
+# %% ../nbs/08_drivers.ipynb #21074d9e
 class AsyncDriver(WebSocketDriver):
     "asyncio: each step is awaited, a task reads; use it from one event loop"
     Queue,Event = asyncio.Queue,asyncio.Event
     def _run(self, flow): return run_flow(self, flow)
+    def _background(self, flow):
+        task, tasks = asyncio.ensure_future(self._run(flow)), self.__dict__.setdefault('_tasks', set())
+        tasks.add(task)  # a task nobody holds may be garbage-collected before it ends
+        task.add_done_callback(lambda t: tasks.discard(t) or t.cancelled() or t.exception() is None or
+                               warnings.warn(f"{self.label}: {t.exception()!r}", RuntimeWarning))
     async def open(self):
         "Open the WebSocket, start the reader, and run the connection's `_ready` flow; return `self`"
         await self._run(self._opening())
@@ -161,7 +169,7 @@ class AsyncDriver(WebSocketDriver):
             async for frame in self._ws: self._route(frame)
         except ConnectionClosed: pass
 
-# %% ../nbs/08_drivers.ipynb #7ff4d433
+# %% ../nbs/08_drivers.ipynb #6d49a33c
 @patch
 async def do_send(self:AsyncDriver, step):
     frame = self._frame(step.msg)

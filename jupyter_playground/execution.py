@@ -38,13 +38,19 @@ class Execution:
     def __init__(self,
                  msg_id:str=None,    # the `msg_id` of the request
                  displays:dict=None, # display id -> outputs showing it, shared by a kernel's executions
+                 hooks:dict=None,    # msg_id -> output hooks (`Output` widgets) capturing that request's outputs, shared too
                 ):
-        self.msg_id,self.outputs,self.reply,self.idle,self._clear = msg_id,[],None,False,False
-        self._displays = {} if displays is None else displays
+        self.msg_id,self.outputs,self.reply,self.idle,self._clear,self.timing,self._count = msg_id,[],None,False,False,{},None
+        self._displays,self._hooks = {} if displays is None else displays, {} if hooks is None else hooks
         self._stdin = self._on_output = None  # set by `submit`, used by `wait`
 
     status = property(lambda self: (self.reply or {}).get('status'), doc="'ok', 'error' or 'aborted' (`None` until the reply)")
-    execution_count = property(lambda self: (self.reply or {}).get('execution_count'), doc="The `In [n]` of this execution")
+
+    @property
+    def execution_count(self) -> int|None:
+        "The `In [n]` of this execution: the reply's, else the one `execute_input` announced"
+        n = (self.reply or {}).get('execution_count')
+        return self._count if n is None else n
 
     @property
     def done(self) -> bool:
@@ -58,39 +64,53 @@ class Execution:
         src = self.reply if 'ename' in self.reply else next((o for o in self.outputs[::-1] if o['output_type'] == 'error'), {})
         return {k: src.get(k) for k in ('ename', 'evalue', 'traceback')}
 
-    @property
-    def text(self) -> str:
-        "The stream text and the `text/plain` of results and displays, each result on its own line"
-        s, was_data = '', False
-        for o in self.outputs:
-            if o['output_type'] == 'stream': t, data = o['text'], False
-            elif 'text/plain' in o.get('data', {}): t, data = o['data']['text/plain'], True
-            else: continue
-            if s and not s.endswith('\n') and (data or was_data): s += '\n'
-            s, was_data = s + t, data
-        return s
-
     def __repr__(self):
         return f"Execution(status={self.status!r}, execution_count={self.execution_count}, outputs={[o['output_type'] for o in self.outputs]})"
 
+# %% ../nbs/05_execution.ipynb #c265e3f2
+@patch(as_prop=True)
+def text(self:Execution) -> str:
+    "The stream text and the `text/plain` of results and displays, each result on its own line"
+    s, was_data = '', False
+    for o in self.outputs:
+        if o['output_type'] == 'stream': t, data = o['text'], False
+        elif 'text/plain' in o.get('data', {}): t, data = o['data']['text/plain'], True
+        else: continue
+        if s and not s.endswith('\n') and (data or was_data): s += '\n'
+        s, was_data = s + t, data
+    return s
+
 # %% ../nbs/05_execution.ipynb #c5a2c5ed
+@patch
+def _note(self:Execution, t:str, c:dict, when) -> bool:
+    "Record what a message without output says (the reply, a status, the code's start); whether it was one"
+    if t == 'status':
+        state = c.get('execution_state')
+        if state in ('busy', 'idle'): self.timing[f'iopub.status.{state}'] = when
+        self.idle |= state == 'idle'
+    elif t == 'execute_input': self._count, self.timing['iopub.execute_input'] = c.get('execution_count'), when
+    else: return False
+    return True
+
 @patch
 def feed(self:Execution, msg:dict) -> list:
     "Apply `msg` (the reply, or an iopub message) to this execution; return the outputs it brought"
-    t, c = msg['header']['msg_type'], msg['content']
-    if msg['channel'] == 'shell': self.reply = c; return []
-    if t == 'status': self.idle |= c.get('execution_state') == 'idle'; return []
+    t, c, when = msg['header']['msg_type'], msg['content'], msg['header'].get('date')
+    if msg['channel'] == 'shell': self.reply, self.timing['shell.execute_reply'] = c, when; return []
+    if self._note(t, c, when): return []
+    hooks = self._hooks.get(self.msg_id)
     if t == 'clear_output':
-        if c.get('wait'): self._clear = True
+        if hooks: hooks[-1].clear_output(msg)
+        elif c.get('wait'): self._clear = True
         else: self.outputs.clear()
         return []
     out = output_from_msg(msg)
     if out is None: return []
     if rate_limit_notice(msg): warnings.warn(f"the server dropped output: {c['text'].strip()}", IOPubRateLimitWarning, stacklevel=2)
     did = (c.get('transient') or {}).get('display_id')
-    if t == 'update_display_data':
-        for o in self._displays.get(did, []): o.update(data=out['data'], metadata=out['metadata'])
-        return [out]
+    for o in self._displays.get(did, []) if did else []: o.update(data=out['data'], metadata=out['metadata'])  # shown again: all of them
+    if t == 'update_display_data': return [out]
+    if hooks: hooks[-1].output(out, msg); return [out]
     if self._clear: self.outputs.clear(); self._clear = False
     last = self.outputs[-1] if self.outputs else None
     if t == 'stream' and last and last['output_type'] == 'stream' and last['name'] == out['name']: last['text'] += out['text']

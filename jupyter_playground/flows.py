@@ -8,7 +8,7 @@ Docs: https://jupyter-playground.github.io/jupyter-playground/flows.html.md"""
 __all__ = ['STEPS', 'Send', 'Recv', 'Rest', 'Sleep', 'Open', 'Call', 'Read', 'Close', 'Spawn', 'Join', 'Driver', 'run_flow',
            'run_blocking', 'Script', 'Connection']
 
-# %% ../nbs/06_flows.ipynb #a435fa9e
+# %% ../nbs/06_flows.ipynb #17ebda73
 import queue, threading, warnings
 from typing import NamedTuple, Any
 from fastcore.basics import patch
@@ -16,7 +16,7 @@ from urllib.parse import urlencode, urlsplit
 from .auth import Jupyter, JupyterError, NotFound, AuthError
 from .execution import ConnectionLost
 
-# %% ../nbs/06_flows.ipynb #101f37ad
+# %% ../nbs/06_flows.ipynb #a166c0ee
 class Send(NamedTuple):
     "Frame `msg` and send it; while a dropped connection is being reopened, wait for it. Result: `None`"
     msg:dict
@@ -38,7 +38,7 @@ class Call(NamedTuple):
     fn:Any
     arg:Any = None
 
-# %% ../nbs/06_flows.ipynb #0e715d77
+# %% ../nbs/06_flows.ipynb #e707bfcf
 class Read(NamedTuple):
     "Hand every frame of the open WebSocket to the connection's `_route` until the WebSocket closes. Result: `None`"
 class Close(NamedTuple):
@@ -55,7 +55,7 @@ class Join(NamedTuple):
 
 STEPS = Send, Recv, Rest, Sleep, Open, Call, Read, Close, Spawn, Join
 
-# %% ../nbs/06_flows.ipynb #35ce00cb
+# %% ../nbs/06_flows.ipynb #a8a09482
 class Driver:
     "The contract of a driver: a coroutine `do_<step>` per step, the `Queue` requests wait on, the `Event` senders wait on"
     Queue = None  # `put_nowait(item)` from the reader; what `Recv` reads (`queue.SimpleQueue`, `asyncio.Queue`)
@@ -63,6 +63,9 @@ class Driver:
     def _run(self, flow):
         "Run `flow` to its end: its result (a blocking driver), or an awaitable of it (asyncio)"
         raise NotImplementedError(f"{type(self).__name__} is not a driver: it has no `_run`")
+    def _background(self, flow):
+        "Run `flow` for the reader, which must not wait for it: at once (in the reader's thread), or as a task"
+        raise NotImplementedError(f"{type(self).__name__} is not a driver: it has no `_background`")
 
 _DO = {s: f"do_{s.__name__.lower()}" for s in STEPS}  # Send -> do_send, ...
 
@@ -75,7 +78,7 @@ def _handler(driver, step):
     raise TypeError(f"a flow yielded {step!r}, and {type(driver).__name__} {what}: a step is one of "
                     f"{', '.join(s.__name__ for s in STEPS)} (from jupyter_playground.flows)") from None
 
-# %% ../nbs/06_flows.ipynb #58ae86f6
+# %% ../nbs/06_flows.ipynb #7e274031
 async def run_flow(driver, flow):
     "Run `flow` to its end with `driver`: do each step it yields, hand it the result or raise the step's exception in it"
     step, arg = flow.send, None
@@ -96,7 +99,7 @@ def run_blocking(driver, flow):
     co.close()
     raise RuntimeError(f"{type(driver).__name__} suspended on a step: the steps of a blocking driver must not await")
 
-# %% ../nbs/06_flows.ipynb #a14f95a5
+# %% ../nbs/06_flows.ipynb #15a6bcdd
 class Script(Driver):
     "A driver that answers a flow's steps from a script, with no server and no socket: the flows' tests run on it"
     Queue,Event = queue.SimpleQueue,threading.Event
@@ -106,6 +109,7 @@ class Script(Driver):
         if getattr(self, '_ws', 0) is None: self._ws = 'a scripted WebSocket'  # a `Connection` is open from now on
         return self
     def _run(self, flow): return run_blocking(self, flow)
+    _background = _run
     async def _answer(self, step):
         "The scripted answer to `step`, once checked to be the step the script expects"
         if not getattr(self, 'script', None): raise AssertionError(f"the flow did {step!r} after the end of its script")
@@ -118,7 +122,7 @@ class Script(Driver):
         return a
     do_send = do_recv = do_rest = do_sleep = do_open = do_call = do_read = do_close = do_spawn = do_join = _answer
 
-# %% ../nbs/06_flows.ipynb #c75d4d87
+# %% ../nbs/06_flows.ipynb #d09bcda0
 class Connection:
     "What every WebSocket connection of this library shares, whatever it speaks: settings, waiting requests, failure"
     retries = (0.1, 0.2, 0.5, 1, 2, 4)     # seconds before each attempt to reopen a dropped connection
@@ -141,7 +145,7 @@ class Connection:
     def _frame(self, msg): raise NotImplementedError(f"{type(self).__name__} has no `_frame`: how is a message sent?")
     def _ready(self): "Flow: what a new connection does before its first request (nothing, here)"; return; yield
 
-# %% ../nbs/06_flows.ipynb #334cc68d
+# %% ../nbs/06_flows.ipynb #62a3ada2
 @patch
 def _fail(self:Connection, cls, why:str, final:bool=False):
     "Fail every waiting request with `cls(why)`; when `final`, every later one too"
@@ -166,7 +170,7 @@ def _notify(self:Connection, direction:str, msg, frame):
         except Exception as e: warnings.warn(f"{f!r} failed on a {direction} message: {e!r}")
     self.jp._emit('ws', direction=direction, msg=msg, size=size, source=self)
 
-# %% ../nbs/06_flows.ipynb #6fcf65eb
+# %% ../nbs/06_flows.ipynb #cf1eba2d
 @patch
 def _swap(self:Connection, ws=None):
     "Start using the WebSocket `ws` (or none, when reopening failed) and wake the senders waiting for it"
@@ -201,7 +205,7 @@ def close(self:Connection):
     "Close the connection; requests still waiting raise `ConnectionLost` (a coroutine, under asyncio)"
     return self._run(self._closing_flow())
 
-# %% ../nbs/06_flows.ipynb #e3f91389
+# %% ../nbs/06_flows.ipynb #1af752a6
 @patch
 def _reconnect(self:Connection):
     "Flow: reopen a dropped connection, with backoff; return the new WebSocket, or `None` when it cannot be"

@@ -7,7 +7,7 @@ Docs: https://jupyter-playground.github.io/jupyter-playground/kernel.html.md"""
 # %% auto #0
 __all__ = ['BaseKernel', 'ScriptedKernel']
 
-# %% ../nbs/07_kernel.ipynb #6f8fa8e6
+# %% ../nbs/07_kernel.ipynb #ed91a8f9
 import uuid, time, warnings
 from fastcore.basics import patch
 from .auth import Jupyter, JupyterError, NotFound
@@ -29,12 +29,13 @@ def _death(msg:dict) -> str|None:
 def _deadline(timeout): return None if timeout is None else time.monotonic() + timeout
 def _left(deadline): return None if deadline is None else max(0, deadline - time.monotonic())
 
-# %% ../nbs/07_kernel.ipynb #79d7fc8b
+# %% ../nbs/07_kernel.ipynb #53cb0bae
 class BaseKernel(Connection):
     "A kernel's channels without I/O: messages routed to the requests they answer, and every request as a flow"
     grace = 5      # seconds an interrupted execution gets to finish after a timeout
     heartbeat = 5  # seconds of silence after which a waiting request checks that the kernel exists
     Gone,gone = KernelDied,'the kernel is gone: it was shut down'
+    handlers = {}  # msg_type -> flow(kernel, msg), for what the kernel sends unasked (comms): see below
 
     def __init__(self,
                  jp:Jupyter,              # the server
@@ -42,14 +43,15 @@ class BaseKernel(Connection):
                  session_id:str=None,     # our session; a new random one when None
                  subprotocol:str|None=V1, # the framing to offer; None: legacy JSON
                 ):
-        self.kernel_id,self.session_id,self._displays = kernel_id,session_id or uuid.uuid4().hex,{}
+        self.kernel_id,self.session_id,self._displays,self._hooks = kernel_id,session_id or uuid.uuid4().hex,{},{}
+        self.comms,self._comm_targets = {},{}  # open comms by id; target name -> callback (see the comms notebook)
         super().__init__(jp, f'api/kernels/{kernel_id}/channels', {'session_id': self.session_id}, subprotocol)
 
     label = property(lambda self: f"kernel {self.kernel_id}")
     missing = property(lambda self: f"no kernel {self.kernel_id} on this server")  # a 404 on opening
     def __repr__(self): return f"{type(self).__name__}({self.kernel_id!r}, subprotocol={self.subprotocol!r})"
 
-# %% ../nbs/07_kernel.ipynb #ba98ff9d
+# %% ../nbs/07_kernel.ipynb #e58a2e32
 @patch
 def _route(self:BaseKernel, frame):
     "Hand the message in `frame` to the request it answers; tell every request when the kernel is gone, or the frame is no message"
@@ -58,6 +60,7 @@ def _route(self:BaseKernel, frame):
     q, why = self._pending.get(msg['parent_header'].get('msg_id')), _death(msg)
     self._notify('recv', msg, frame)
     if q is not None: q.put_nowait(msg)
+    elif (handle := self.handlers.get(msg['header']['msg_type'])): self._background(handle(self, msg))
     if why:
         self._stale = True
         self._fail(KernelDied, why, final=msg['content'].get('execution_state') == 'dead')
@@ -77,11 +80,11 @@ def _frame(self:BaseKernel, msg:dict) -> str|bytes:
     self._notify('send', msg, frame)
     return frame
 
-# %% ../nbs/07_kernel.ipynb #e57f7ddb
+# %% ../nbs/07_kernel.ipynb #9ca90f97
 class ScriptedKernel(Script, BaseKernel):
     "`BaseKernel` driven by a script (`expect`): the kernel protocol, with no server and no socket"
 
-# %% ../nbs/07_kernel.ipynb #2b6966e6
+# %% ../nbs/07_kernel.ipynb #bfa89e60
 @patch
 def _register(self:BaseKernel, msg_type:str, content:dict=None, channel:str='shell') -> dict:
     "A new request, registered so that what answers it is queued for us"
@@ -118,7 +121,7 @@ def _exists(self:BaseKernel):
     except KernelDied: raise
     except JupyterError: pass  # the server is busy or gone: the WebSocket will tell
 
-# %% ../nbs/07_kernel.ipynb #338b8ce4
+# %% ../nbs/07_kernel.ipynb #4fd0f849
 @patch
 def _request(self:BaseKernel, msg_type:str, content:dict=None, channel:str='shell', timeout:float=None):
     "Flow: send a request and return its reply message"
@@ -156,7 +159,7 @@ def _settle(self:BaseKernel):
 
 BaseKernel._ready = BaseKernel._settle  # what a new connection does first
 
-# %% ../nbs/07_kernel.ipynb #a2721c08
+# %% ../nbs/07_kernel.ipynb #6ea2c55c
 @patch
 def _submit(self:BaseKernel, code, stdin=None, on_output=None, silent=False, store_history=True, stop_on_error=True):
     "Flow: send an `execute_request` for `code` and return its `Execution` at once"
@@ -164,7 +167,7 @@ def _submit(self:BaseKernel, code, stdin=None, on_output=None, silent=False, sto
     yield from self._settle()
     msg = self._register('execute_request', dict(code=code, silent=silent, store_history=store_history, user_expressions={},
                                                  allow_stdin=stdin is not None, stop_on_error=stop_on_error))
-    ex = Execution(msg['header']['msg_id'], self._displays)
+    ex = Execution(msg['header']['msg_id'], self._displays, self._hooks)
     if isinstance(stdin, str): lines = iter(stdin.split('\n')); stdin = lambda prompt: next(lines, '')
     ex._stdin, ex._on_output = stdin, on_output
     try: yield Send(msg)
@@ -186,7 +189,7 @@ def _apply(self:BaseKernel, ex:Execution, m:dict):
     for out in outs:
         if ex._on_output: yield Call(ex._on_output, out)
 
-# %% ../nbs/07_kernel.ipynb #78a23a93
+# %% ../nbs/07_kernel.ipynb #d96f7d9a
 @patch
 def _collect(self:BaseKernel, ex:Execution, timeout=None, until='done'):
     "Flow: apply what answers `ex` until it is done (or, `until='reply'`, has its reply); at `timeout`, interrupt the kernel"
@@ -205,6 +208,7 @@ def _collect(self:BaseKernel, ex:Execution, timeout=None, until='done'):
                 yield from self._rest_flow('POST', 'interrupt')
                 interrupted, end = True, _deadline(self.grace)
             elif m['header']['msg_type'] == 'input_request': yield from self._answer_input(ex, m)
+            elif (handle := self.handlers.get(m['header']['msg_type'])): yield from handle(self, m)  # a comm message, in order
             else: yield from self._apply(ex, m)
     except KernelError as e:
         if e.execution is None: e.execution = ex
@@ -215,7 +219,7 @@ def _collect(self:BaseKernel, ex:Execution, timeout=None, until='done'):
     if late: warnings.warn(f"{self.label} replied, but its idle status did not come within {timeout} s: outputs may be missing")
     return ex
 
-# %% ../nbs/07_kernel.ipynb #106af7d9
+# %% ../nbs/07_kernel.ipynb #e0392981
 @patch
 def execute(self:BaseKernel,
             code:str,                # the code to run
@@ -234,7 +238,7 @@ def _execute(self:BaseKernel, code, timeout=None, stdin=None, on_output=None, si
     ex = yield from self._submit(code, stdin, on_output, silent, store_history)
     return (yield from self._collect(ex, timeout))
 
-# %% ../nbs/07_kernel.ipynb #a97428b4
+# %% ../nbs/07_kernel.ipynb #8457a141
 @patch
 def submit(self:BaseKernel,
            code:str,                # the code to run
@@ -256,7 +260,7 @@ def wait(self:BaseKernel,
     "Wait until the kernel finished `ex`, and return it"
     return self._run(self._collect(ex, timeout, until))
 
-# %% ../nbs/07_kernel.ipynb #45220d7a
+# %% ../nbs/07_kernel.ipynb #008cce21
 @patch
 def request(self:BaseKernel,
             msg_type:str,        # e.g. 'history_request', 'comm_info_request'
@@ -275,7 +279,7 @@ def interrupt(self:BaseKernel):
     "Interrupt the kernel (`POST /api/kernels/<id>/interrupt`), as the stop button does"
     return self._run(self._rest_flow('POST', 'interrupt'))
 
-# %% ../nbs/07_kernel.ipynb #730ec946
+# %% ../nbs/07_kernel.ipynb #9a21cd77
 @patch
 def kernel_info(self:BaseKernel, timeout:float=None) -> dict:
     "The kernel's `kernel_info_reply`: protocol version, implementation, `language_info`, banner"
@@ -297,7 +301,7 @@ def is_complete(self:BaseKernel, code:str, timeout:float=None) -> dict:
     "Whether `code` is `complete`, `incomplete` (with the `indent` to add), `invalid` or `unknown`"
     return self._run(self._reply('is_complete_request', dict(code=code), timeout))
 
-# %% ../nbs/07_kernel.ipynb #7b0aa8df
+# %% ../nbs/07_kernel.ipynb #433ead7e
 @patch
 def _restart(self:BaseKernel):
     "Flow: restart the kernel, fail the requests waiting, and wait until the new kernel's messages reach us"
@@ -311,7 +315,7 @@ def restart(self:BaseKernel):
     "Restart the kernel (`POST /api/kernels/<id>/restart`): its state is lost, its id and our connection stay"
     return self._run(self._restart())
 
-# %% ../nbs/07_kernel.ipynb #93ca01d7
+# %% ../nbs/07_kernel.ipynb #67897bff
 @patch
 def _history(self:BaseKernel, content:dict, timeout:float=None):
     "Flow: the entries of the kernel's `history_reply`, as tuples"
