@@ -72,6 +72,17 @@ def raises(exc_type,  # the exception class, or a tuple of them, that `f` must r
     except exc_type as e: return e
     raise AssertionError(f"{getattr(f, '__qualname__', f)} raised no {getattr(exc_type, '__name__', exc_type)}")
 
+# %% ../nbs/01_auth.ipynb #20a92c5e
+def _parse_url(url:str) -> tuple:
+    "`url` without its credentials; the value of a `token` query parameter (in any case); the URL's `(user, password)`"
+    u = urlsplit(url if '://' in url else 'http://' + url)
+    if u.scheme not in ('http', 'https'): raise ValueError(f"Jupyter server URLs start with http:// or https://, not {u.scheme}://")
+    q = parse_qsl(u.query, keep_blank_values=True)
+    token = next((v for k,v in q if k.lower() == 'token'), None)
+    login = (unquote(u.username), unquote(u.password or '')) if u.username is not None else None
+    clean = urlunsplit((u.scheme, u.netloc.rpartition('@')[2], u.path.rstrip('/') + '/', urlencode([(k,v) for k,v in q if k.lower() != 'token']), ''))
+    return clean, token, login
+
 # %% ../nbs/01_auth.ipynb #cc2ee635
 class Jupyter:
     "An authenticated HTTP session with one Jupyter server"
@@ -83,12 +94,8 @@ class Jupyter:
                 ):
         url = url or os.environ.get('JUPYTER_URL')
         if not url: raise ValueError("No Jupyter server URL: pass `url=` or set JUPYTER_URL")
-        u = urlsplit(url if '://' in url else 'http://' + url)
-        if u.scheme not in ('http', 'https'): raise ValueError(f"Jupyter server URLs start with http:// or https://, not {u.scheme}://")
-        q = dict(parse_qsl(u.query))
-        if token is None: token = q.pop('token', None) or os.environ.get('JUPYTER_TOKEN', '')
-        else: q.pop('token', None)
-        self.url = urlunsplit((u.scheme, u.netloc, u.path.rstrip('/') + '/', urlencode(q), ''))
+        self.url,found,login = _parse_url(url)
+        if token is None: token = found or os.environ.get('JUPYTER_TOKEN', '')
         if not isinstance(verify, bool):
             verify = os.fspath(verify)
             if not os.path.exists(verify): raise ValueError(f"verify={verify!r}: no such CA bundle file or directory")
@@ -96,6 +103,7 @@ class Jupyter:
         self.http = requests.Session()
         self.http.verify = verify
         if token: self.http.headers['Authorization'] = f'token {token}'
+        elif login: self.http.auth = login  # HTTP basic auth, as `requests` does with a URL's `user:password@`
 
     def __repr__(self): return f"Jupyter({self.url!r})"
     def __getattr__(self, name):

@@ -44,7 +44,14 @@ def contents(self:Jupyter):
     "The server's files: `jp.contents.ls()`, `.get()`, `.save()`, ..."
     return Contents(self)
 
-def _norm(path) -> str: return str(path).strip('/')
+def _norm(path) -> str:
+    "`path` as the server names it, without leading or trailing `/`; a `ValueError` for a `.`, `..` or empty segment"
+    p = str(path).strip('/')
+    bad = next((seg for seg in p.split('/') if seg in ('', '.', '..')), None) if p else None
+    if bad is not None:
+        raise ValueError(f"the contents path {str(path)!r} has a {bad!r} segment: paths are relative to the server's root, "
+                         "without '.', '..' or empty segments (such a URL can reach another endpoint than /api/contents)")
+    return p
 
 @patch
 def _send(self:Contents, method:str, path:str='', tail:str='', **kwargs) -> requests.Response:

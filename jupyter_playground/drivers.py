@@ -7,8 +7,8 @@ Docs: https://jupyter-playground.github.io/jupyter-playground/drivers.html.md"""
 # %% auto #0
 __all__ = ['WebSocketDriver', 'SyncDriver', 'AsyncDriver']
 
-# %% ../nbs/08_drivers.ipynb #081c1f5e
-import ssl, json, time, queue, socket, asyncio, threading, warnings
+# %% ../nbs/08_drivers.ipynb #806ccf89
+import ssl, json, time, base64, queue, socket, asyncio, threading, warnings
 from fastcore.basics import patch
 from contextlib import contextmanager
 from inspect import isawaitable
@@ -54,12 +54,14 @@ def _tcp_socket(url:str, timeout:float=None) -> socket.socket|None:
     sock.settimeout(None)
     return sock
 
-# %% ../nbs/08_drivers.ipynb #8a364382
+# %% ../nbs/08_drivers.ipynb #b3079057
 class WebSocketDriver(Driver):
     "What the drivers share: websockets' options, the TLS context, and what a failed handshake means"
     def _options(self) -> dict:
         "Keyword arguments for websockets' `connect`"
         hdrs = {'Authorization': f'token {self.jp.token}'} if self.jp.token else {}
+        if not hdrs and isinstance(self.jp.http.auth, tuple):  # a URL's user:password, as HTTP basic auth (see `Jupyter`)
+            hdrs['Authorization'] = 'Basic ' + base64.b64encode(':'.join(self.jp.http.auth).encode()).decode()
         if self.url.startswith('wss:') and getattr(self, '_tls', None) is None: self._tls = _wss_context(self.jp.verify)
         return dict(additional_headers=hdrs, subprotocols=[self.offer] if self.offer else None, max_size=None, compression=None,
                     open_timeout=self.jp.timeout, close_timeout=2, **({'ssl': self._tls} if self.url.startswith('wss:') else {}))
@@ -81,7 +83,7 @@ class WebSocketDriver(Driver):
         try: yield
         except Exception as e: raise self._open_error(e) from None
 
-# %% ../nbs/08_drivers.ipynb #aadeded5
+# %% ../nbs/08_drivers.ipynb #cee925f2
 class SyncDriver(WebSocketDriver):
     "Threads: each step blocks the calling thread, a thread reads; works in scripts, notebooks and running event loops"
     Queue,Event = queue.SimpleQueue,threading.Event
@@ -107,11 +109,11 @@ class SyncDriver(WebSocketDriver):
             for frame in self._ws: self._route(frame)
         except ConnectionClosed: pass
 
-# %% ../nbs/08_drivers.ipynb #1c58e474
+# %% ../nbs/08_drivers.ipynb #360b5a95
 @patch
 async def do_send(self:SyncDriver, step):
     frame = self._frame(step.msg)
-    for swapped, ws in self._targets():
+    for swapped, ws in self._targets(frame):
         try: return ws.send(frame)
         except ConnectionClosed: swapped.wait()
 
@@ -139,7 +141,7 @@ async def do_call(self:SyncDriver, step): return step.fn(step.arg)
 @patch
 async def do_close(self:SyncDriver, step): step.ws.close()
 
-# %% ../nbs/08_drivers.ipynb #21074d9e
+# %% ../nbs/08_drivers.ipynb #46feb6d1
 class AsyncDriver(WebSocketDriver):
     "asyncio: each step is awaited, a task reads; use it from one event loop"
     Queue,Event = asyncio.Queue,asyncio.Event
@@ -169,11 +171,11 @@ class AsyncDriver(WebSocketDriver):
             async for frame in self._ws: self._route(frame)
         except ConnectionClosed: pass
 
-# %% ../nbs/08_drivers.ipynb #6d49a33c
+# %% ../nbs/08_drivers.ipynb #5e912fbc
 @patch
 async def do_send(self:AsyncDriver, step):
     frame = self._frame(step.msg)
-    for swapped, ws in self._targets():
+    for swapped, ws in self._targets(frame):
         try: return await ws.send(frame)
         except ConnectionClosed: await swapped.wait()
 

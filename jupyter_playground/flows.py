@@ -8,7 +8,7 @@ Docs: https://jupyter-playground.github.io/jupyter-playground/flows.html.md"""
 __all__ = ['STEPS', 'Send', 'Recv', 'Rest', 'Sleep', 'Open', 'Call', 'Read', 'Close', 'Spawn', 'Join', 'Driver', 'run_flow',
            'run_blocking', 'Script', 'Connection']
 
-# %% ../nbs/06_flows.ipynb #17ebda73
+# %% ../nbs/06_flows.ipynb #3a949eb6
 import queue, threading, warnings
 from typing import NamedTuple, Any
 from fastcore.basics import patch
@@ -16,7 +16,7 @@ from urllib.parse import urlencode, urlsplit
 from .auth import Jupyter, JupyterError, NotFound, AuthError
 from .execution import ConnectionLost
 
-# %% ../nbs/06_flows.ipynb #a166c0ee
+# %% ../nbs/06_flows.ipynb #b7565d2c
 class Send(NamedTuple):
     "Frame `msg` and send it; while a dropped connection is being reopened, wait for it. Result: `None`"
     msg:dict
@@ -38,7 +38,7 @@ class Call(NamedTuple):
     fn:Any
     arg:Any = None
 
-# %% ../nbs/06_flows.ipynb #e707bfcf
+# %% ../nbs/06_flows.ipynb #b96cada5
 class Read(NamedTuple):
     "Hand every frame of the open WebSocket to the connection's `_route` until the WebSocket closes. Result: `None`"
 class Close(NamedTuple):
@@ -55,7 +55,7 @@ class Join(NamedTuple):
 
 STEPS = Send, Recv, Rest, Sleep, Open, Call, Read, Close, Spawn, Join
 
-# %% ../nbs/06_flows.ipynb #a8a09482
+# %% ../nbs/06_flows.ipynb #d9498c70
 class Driver:
     "The contract of a driver: a coroutine `do_<step>` per step, the `Queue` requests wait on, the `Event` senders wait on"
     Queue = None  # `put_nowait(item)` from the reader; what `Recv` reads (`queue.SimpleQueue`, `asyncio.Queue`)
@@ -78,7 +78,7 @@ def _handler(driver, step):
     raise TypeError(f"a flow yielded {step!r}, and {type(driver).__name__} {what}: a step is one of "
                     f"{', '.join(s.__name__ for s in STEPS)} (from jupyter_playground.flows)") from None
 
-# %% ../nbs/06_flows.ipynb #7e274031
+# %% ../nbs/06_flows.ipynb #14c4c16c
 async def run_flow(driver, flow):
     "Run `flow` to its end with `driver`: do each step it yields, hand it the result or raise the step's exception in it"
     step, arg = flow.send, None
@@ -99,7 +99,7 @@ def run_blocking(driver, flow):
     co.close()
     raise RuntimeError(f"{type(driver).__name__} suspended on a step: the steps of a blocking driver must not await")
 
-# %% ../nbs/06_flows.ipynb #15a6bcdd
+# %% ../nbs/06_flows.ipynb #9e9ef351
 class Script(Driver):
     "A driver that answers a flow's steps from a script, with no server and no socket: the flows' tests run on it"
     Queue,Event = queue.SimpleQueue,threading.Event
@@ -122,10 +122,11 @@ class Script(Driver):
         return a
     do_send = do_recv = do_rest = do_sleep = do_open = do_call = do_read = do_close = do_spawn = do_join = _answer
 
-# %% ../nbs/06_flows.ipynb #d09bcda0
+# %% ../nbs/06_flows.ipynb #a587a43c
 class Connection:
     "What every WebSocket connection of this library shares, whatever it speaks: settings, waiting requests, failure"
     retries = (0.1, 0.2, 0.5, 1, 2, 4)     # seconds before each attempt to reopen a dropped connection
+    max_message = 10 * 2**20               # bytes: tornado's `websocket_max_message_size`; the server drops a connection that sends more
     Gone,gone = ConnectionLost,'it is gone' # the error, and why, when reopening finds the far end gone (404)
 
     def __init__(self,
@@ -145,7 +146,7 @@ class Connection:
     def _frame(self, msg): raise NotImplementedError(f"{type(self).__name__} has no `_frame`: how is a message sent?")
     def _ready(self): "Flow: what a new connection does before its first request (nothing, here)"; return; yield
 
-# %% ../nbs/06_flows.ipynb #62a3ada2
+# %% ../nbs/06_flows.ipynb #6bc2aec4
 @patch
 def _fail(self:Connection, cls, why:str, final:bool=False):
     "Fail every waiting request with `cls(why)`; when `final`, every later one too"
@@ -170,7 +171,7 @@ def _notify(self:Connection, direction:str, msg, frame):
         except Exception as e: warnings.warn(f"{f!r} failed on a {direction} message: {e!r}")
     self.jp._emit('ws', direction=direction, msg=msg, size=size, source=self)
 
-# %% ../nbs/06_flows.ipynb #cf1eba2d
+# %% ../nbs/06_flows.ipynb #536da47f
 @patch
 def _swap(self:Connection, ws=None):
     "Start using the WebSocket `ws` (or none, when reopening failed) and wake the senders waiting for it"
@@ -179,9 +180,13 @@ def _swap(self:Connection, ws=None):
     if old is not None: old.set()
 
 @patch
-def _targets(self:Connection):
-    "The `(event, ws)` to send on, again after each reconnection; raises once the connection is closed or lost"
-    while True: self._check(); yield self._swapped, self._ws
+def _targets(self:Connection, frame, tries:int=3):
+    "The `(event, ws)` to send `frame` on, again after each reconnection (`tries` in all); raises when it must not be sent"
+    if self.max_message and len(frame) > self.max_message:
+        raise ValueError(f"{self.label}: a {len(frame) / 2**20:.1f} MiB message cannot be sent: the server accepts at most "
+                         f"{self.max_message / 2**20:g} MiB (tornado's websocket_max_message_size) and drops the connection otherwise")
+    for _ in range(tries): self._check(); yield self._swapped, self._ws
+    raise ConnectionLost(f"{self.label}: the connection dropped each of the {tries} times this {len(frame)}-byte message was sent; not sent again")
 
 @patch
 def _opening(self:Connection):
@@ -205,7 +210,7 @@ def close(self:Connection):
     "Close the connection; requests still waiting raise `ConnectionLost` (a coroutine, under asyncio)"
     return self._run(self._closing_flow())
 
-# %% ../nbs/06_flows.ipynb #1af752a6
+# %% ../nbs/06_flows.ipynb #c6aeb007
 @patch
 def _reconnect(self:Connection):
     "Flow: reopen a dropped connection, with backoff; return the new WebSocket, or `None` when it cannot be"

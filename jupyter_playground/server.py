@@ -129,8 +129,8 @@ def start(self:LocalServer):
     "Start the server and return `self` once `GET /api/status` answers"
     if self.running: return self
     self._tmp = Path(tempfile.mkdtemp(prefix='jupyter-playground-'))
-    cfg_dir,self.runtime_dir = self._tmp/'config',self._tmp/'runtime'
-    for d in cfg_dir,self.runtime_dir: d.mkdir(mode=0o700)
+    cfg_dir,self.runtime_dir,tmp = self._tmp/'config',self._tmp/'runtime',self._tmp/'tmp'
+    for d in cfg_dir,self.runtime_dir,tmp: d.mkdir(mode=0o700)
     if self.root_dir is None or self._temp_root:
         self.root_dir,self._temp_root = self._tmp/'root',True
         self.root_dir.mkdir()
@@ -138,7 +138,7 @@ def start(self:LocalServer):
     (cfg_dir/self._config_file).write_text(json.dumps(self._config()))
     env = {k:v for k,v in os.environ.items() if not self._scrubbed(k)}
     batch_kernelspec(self._tmp/'data')
-    env.update(JUPYTER_CONFIG_DIR=str(cfg_dir), JUPYTER_RUNTIME_DIR=str(self.runtime_dir),
+    env.update(JUPYTER_CONFIG_DIR=str(cfg_dir), JUPYTER_RUNTIME_DIR=str(self.runtime_dir), TMPDIR=str(tmp),
                JUPYTER_PATH=os.pathsep.join(filter(None, [str(self._tmp/'data'), env.get('JUPYTER_PATH')])))
     with open(self.log_path, 'wb') as log:
         self.proc = subprocess.Popen([sys.executable, '-c', _LAUNCHER, str(os.getpid()), self._app, *self.extra_args],
