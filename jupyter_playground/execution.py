@@ -13,14 +13,23 @@ import re, warnings
 from fastcore.basics import patch
 
 # %% ../nbs/05_execution.ipynb #50fef39f
+_LONE = re.compile('[\ud800-\udfff]')
+
+def _text(o):
+    "`o` with every lone surrogate (JSON can carry one, UTF-8 cannot) replaced by U+FFFD, as a browser shows it"
+    if isinstance(o, str): return o if o.isascii() or not _LONE.search(o) else _LONE.sub('\ufffd', o)
+    if isinstance(o, list): return [_text(x) for x in o]
+    if isinstance(o, dict): return {k: _text(v) for k,v in o.items()}
+    return o
+
 def output_from_msg(msg:dict) -> dict|None:
     "The nbformat v4 output an iopub `msg` makes (`stream`, `display_data`, `execute_result`, `error`), or `None`"
     t, c = msg['header']['msg_type'], msg['content']
-    if t == 'stream': return dict(output_type='stream', name=c['name'], text=c['text'])
-    if t in ('display_data', 'update_display_data'): return dict(output_type='display_data', data=c['data'], metadata=c.get('metadata', {}))
-    if t == 'execute_result': return dict(output_type='execute_result', data=c['data'], metadata=c.get('metadata', {}),
+    if t == 'stream': return dict(output_type='stream', name=c['name'], text=_text(c['text']))
+    if t in ('display_data', 'update_display_data'): return dict(output_type='display_data', data=_text(c['data']), metadata=c.get('metadata', {}))
+    if t == 'execute_result': return dict(output_type='execute_result', data=_text(c['data']), metadata=c.get('metadata', {}),
                                           execution_count=c.get('execution_count'))
-    if t == 'error': return dict(output_type='error', ename=c['ename'], evalue=c['evalue'], traceback=c['traceback'])
+    if t == 'error': return dict(output_type='error', ename=c['ename'], evalue=_text(c['evalue']), traceback=_text(c['traceback']))
 
 # %% ../nbs/05_execution.ipynb #208cc8ba
 class IOPubRateLimitWarning(UserWarning):
