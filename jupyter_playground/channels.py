@@ -9,7 +9,7 @@ __all__ = ['Kernel', 'AsyncKernel', 'PROTOCOL_VERSION', 'V1', 'new_msg', 'to_v1'
            'output_from_msg', 'IOPubRateLimitWarning', 'rate_limit_notice', 'Execution', 'KernelError',
            'ExecutionTimeout', 'KernelDied', 'ConnectionLost', 'ProtocolError', 'BaseKernel']
 
-# %% ../nbs/09_channels.ipynb #edc6fe0b
+# %% ../nbs/09_channels.ipynb #141de3aa
 from .auth import Jupyter
 from .messages import PROTOCOL_VERSION, V1, new_msg, to_v1, from_v1, to_legacy, from_legacy, _LEGACY
 from .execution import (output_from_msg, IOPubRateLimitWarning, rate_limit_notice, Execution, KernelError,
@@ -19,7 +19,7 @@ from .drivers import SyncDriver, AsyncDriver, _QuickAckSSLSocket, _tcp_socket, _
 from fastcore.basics import patch
 _all_ = ['PROTOCOL_VERSION', 'V1', 'new_msg', 'to_v1', 'from_v1', 'to_legacy', 'from_legacy', 'output_from_msg', 'IOPubRateLimitWarning', 'rate_limit_notice', 'Execution', 'KernelError', 'ExecutionTimeout', 'KernelDied', 'ConnectionLost', 'ProtocolError', 'BaseKernel']
 
-# %% ../nbs/09_channels.ipynb #e3e0e871
+# %% ../nbs/09_channels.ipynb #36798b60
 class Kernel(SyncDriver, BaseKernel):
     "A synchronous client of a kernel's channels; works in scripts, notebooks and running event loops"
     def __init__(self,
@@ -40,7 +40,7 @@ def connect(self:Jupyter,
     "A `Kernel` connected to the channels of kernel `kernel_id`"
     return Kernel(self, kernel_id, session_id, subprotocol)
 
-# %% ../nbs/09_channels.ipynb #0d0b04b9
+# %% ../nbs/09_channels.ipynb #ca1e433f
 class AsyncKernel(AsyncDriver, BaseKernel):
     "The asyncio client of a kernel's channels: `Kernel`'s methods, as coroutines (`await k.open()`, or `async with`)"
 

@@ -7,7 +7,7 @@ Docs: https://jupyter-playground.github.io/jupyter-playground/drivers.html.md"""
 # %% auto #0
 __all__ = ['WebSocketDriver', 'SyncDriver', 'AsyncDriver']
 
-# %% ../nbs/08_drivers.ipynb #806ccf89
+# %% ../nbs/08_drivers.ipynb #c5e97ef9
 import ssl, json, time, base64, queue, socket, asyncio, threading, warnings
 from fastcore.basics import patch
 from contextlib import contextmanager
@@ -54,7 +54,7 @@ def _tcp_socket(url:str, timeout:float=None) -> socket.socket|None:
     sock.settimeout(None)
     return sock
 
-# %% ../nbs/08_drivers.ipynb #b3079057
+# %% ../nbs/08_drivers.ipynb #45be9f80
 class WebSocketDriver(Driver):
     "What the drivers share: websockets' options, the TLS context, and what a failed handshake means"
     def _options(self) -> dict:
@@ -81,9 +81,9 @@ class WebSocketDriver(Driver):
     def _handshake(self):
         "Turn what opening the WebSocket raises into the `JupyterError` that says why"
         try: yield
-        except Exception as e: raise self._open_error(e) from None
+        except Exception as e: raise self._explain(self._open_error(e)) from None
 
-# %% ../nbs/08_drivers.ipynb #cee925f2
+# %% ../nbs/08_drivers.ipynb #66d003d7
 class SyncDriver(WebSocketDriver):
     "Threads: each step blocks the calling thread, a thread reads; works in scripts, notebooks and running event loops"
     Queue,Event = queue.SimpleQueue,threading.Event
@@ -109,7 +109,7 @@ class SyncDriver(WebSocketDriver):
             for frame in self._ws: self._route(frame)
         except ConnectionClosed: pass
 
-# %% ../nbs/08_drivers.ipynb #360b5a95
+# %% ../nbs/08_drivers.ipynb #c9a4359e
 @patch
 async def do_send(self:SyncDriver, step):
     frame = self._frame(step.msg)
@@ -141,7 +141,7 @@ async def do_call(self:SyncDriver, step): return step.fn(step.arg)
 @patch
 async def do_close(self:SyncDriver, step): step.ws.close()
 
-# %% ../nbs/08_drivers.ipynb #46feb6d1
+# %% ../nbs/08_drivers.ipynb #1a3a9005
 class AsyncDriver(WebSocketDriver):
     "asyncio: each step is awaited, a task reads; use it from one event loop"
     Queue,Event = asyncio.Queue,asyncio.Event
@@ -171,7 +171,7 @@ class AsyncDriver(WebSocketDriver):
             async for frame in self._ws: self._route(frame)
         except ConnectionClosed: pass
 
-# %% ../nbs/08_drivers.ipynb #5e912fbc
+# %% ../nbs/08_drivers.ipynb #8274527d
 @patch
 async def do_send(self:AsyncDriver, step):
     frame = self._frame(step.msg)

@@ -8,7 +8,7 @@ Docs: https://jupyter-playground.github.io/jupyter-playground/flows.html.md"""
 __all__ = ['STEPS', 'Send', 'Recv', 'Rest', 'Sleep', 'Open', 'Call', 'Read', 'Close', 'Spawn', 'Join', 'Driver', 'run_flow',
            'run_blocking', 'Script', 'Connection']
 
-# %% ../nbs/06_flows.ipynb #3a949eb6
+# %% ../nbs/06_flows.ipynb #149bb372
 import queue, threading, warnings
 from typing import NamedTuple, Any
 from fastcore.basics import patch
@@ -16,7 +16,7 @@ from urllib.parse import urlencode, urlsplit
 from .auth import Jupyter, JupyterError, NotFound, AuthError
 from .execution import ConnectionLost
 
-# %% ../nbs/06_flows.ipynb #b7565d2c
+# %% ../nbs/06_flows.ipynb #8230803d
 class Send(NamedTuple):
     "Frame `msg` and send it; while a dropped connection is being reopened, wait for it. Result: `None`"
     msg:dict
@@ -38,7 +38,7 @@ class Call(NamedTuple):
     fn:Any
     arg:Any = None
 
-# %% ../nbs/06_flows.ipynb #b96cada5
+# %% ../nbs/06_flows.ipynb #ab6219f6
 class Read(NamedTuple):
     "Hand every frame of the open WebSocket to the connection's `_route` until the WebSocket closes. Result: `None`"
 class Close(NamedTuple):
@@ -55,7 +55,7 @@ class Join(NamedTuple):
 
 STEPS = Send, Recv, Rest, Sleep, Open, Call, Read, Close, Spawn, Join
 
-# %% ../nbs/06_flows.ipynb #d9498c70
+# %% ../nbs/06_flows.ipynb #7952b7a0
 class Driver:
     "The contract of a driver: a coroutine `do_<step>` per step, the `Queue` requests wait on, the `Event` senders wait on"
     Queue = None  # `put_nowait(item)` from the reader; what `Recv` reads (`queue.SimpleQueue`, `asyncio.Queue`)
@@ -78,7 +78,7 @@ def _handler(driver, step):
     raise TypeError(f"a flow yielded {step!r}, and {type(driver).__name__} {what}: a step is one of "
                     f"{', '.join(s.__name__ for s in STEPS)} (from jupyter_playground.flows)") from None
 
-# %% ../nbs/06_flows.ipynb #14c4c16c
+# %% ../nbs/06_flows.ipynb #fcb461a4
 async def run_flow(driver, flow):
     "Run `flow` to its end with `driver`: do each step it yields, hand it the result or raise the step's exception in it"
     step, arg = flow.send, None
@@ -99,7 +99,7 @@ def run_blocking(driver, flow):
     co.close()
     raise RuntimeError(f"{type(driver).__name__} suspended on a step: the steps of a blocking driver must not await")
 
-# %% ../nbs/06_flows.ipynb #9e9ef351
+# %% ../nbs/06_flows.ipynb #62cbf587
 class Script(Driver):
     "A driver that answers a flow's steps from a script, with no server and no socket: the flows' tests run on it"
     Queue,Event = queue.SimpleQueue,threading.Event
@@ -122,7 +122,7 @@ class Script(Driver):
         return a
     do_send = do_recv = do_rest = do_sleep = do_open = do_call = do_read = do_close = do_spawn = do_join = _answer
 
-# %% ../nbs/06_flows.ipynb #a587a43c
+# %% ../nbs/06_flows.ipynb #03960375
 class Connection:
     "What every WebSocket connection of this library shares, whatever it speaks: settings, waiting requests, failure"
     retries = (0.1, 0.2, 0.5, 1, 2, 4)     # seconds before each attempt to reopen a dropped connection
@@ -145,8 +145,9 @@ class Connection:
     def _route(self, frame): raise NotImplementedError(f"{type(self).__name__} has no `_route`: what does a frame mean?")
     def _frame(self, msg): raise NotImplementedError(f"{type(self).__name__} has no `_frame`: how is a message sent?")
     def _ready(self): "Flow: what a new connection does before its first request (nothing, here)"; return; yield
+    def _explain(self, err): "The error to raise for a failed opening: `err`, unless the protocol knows better"; return err
 
-# %% ../nbs/06_flows.ipynb #6bc2aec4
+# %% ../nbs/06_flows.ipynb #68d18003
 @patch
 def _fail(self:Connection, cls, why:str, final:bool=False):
     "Fail every waiting request with `cls(why)`; when `final`, every later one too"
@@ -171,7 +172,7 @@ def _notify(self:Connection, direction:str, msg, frame):
         except Exception as e: warnings.warn(f"{f!r} failed on a {direction} message: {e!r}")
     self.jp._emit('ws', direction=direction, msg=msg, size=size, source=self)
 
-# %% ../nbs/06_flows.ipynb #536da47f
+# %% ../nbs/06_flows.ipynb #c7aa27c7
 @patch
 def _swap(self:Connection, ws=None):
     "Start using the WebSocket `ws` (or none, when reopening failed) and wake the senders waiting for it"
@@ -210,7 +211,7 @@ def close(self:Connection):
     "Close the connection; requests still waiting raise `ConnectionLost` (a coroutine, under asyncio)"
     return self._run(self._closing_flow())
 
-# %% ../nbs/06_flows.ipynb #c6aeb007
+# %% ../nbs/06_flows.ipynb #0635cb04
 @patch
 def _reconnect(self:Connection):
     "Flow: reopen a dropped connection, with backoff; return the new WebSocket, or `None` when it cannot be"

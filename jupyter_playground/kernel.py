@@ -7,10 +7,10 @@ Docs: https://jupyter-playground.github.io/jupyter-playground/kernel.html.md"""
 # %% auto #0
 __all__ = ['BaseKernel', 'ScriptedKernel']
 
-# %% ../nbs/07_kernel.ipynb #ed91a8f9
+# %% ../nbs/07_kernel.ipynb #1cbaf0c2
 import uuid, time, warnings
 from fastcore.basics import patch
-from .auth import Jupyter, JupyterError, NotFound
+from .auth import Jupyter, JupyterError, NotFound, ServerUnavailable
 from .messages import V1, new_msg, to_v1, from_v1, to_legacy, from_legacy
 from .execution import Execution, KernelError, ExecutionTimeout, KernelDied, ConnectionLost, ProtocolError
 from .flows import Connection, Script, Send, Recv, Rest, Call
@@ -29,7 +29,7 @@ def _death(msg:dict) -> str|None:
 def _deadline(timeout): return None if timeout is None else time.monotonic() + timeout
 def _left(deadline): return None if deadline is None else max(0, deadline - time.monotonic())
 
-# %% ../nbs/07_kernel.ipynb #53cb0bae
+# %% ../nbs/07_kernel.ipynb #163b5eec
 class BaseKernel(Connection):
     "A kernel's channels without I/O: messages routed to the requests they answer, and every request as a flow"
     grace = 5      # seconds an interrupted execution gets to finish after a timeout
@@ -51,7 +51,19 @@ class BaseKernel(Connection):
     missing = property(lambda self: f"no kernel {self.kernel_id} on this server")  # a 404 on opening
     def __repr__(self): return f"{type(self).__name__}({self.kernel_id!r}, subprotocol={self.subprotocol!r})"
 
-# %% ../nbs/07_kernel.ipynb #e58a2e32
+# %% ../nbs/07_kernel.ipynb #1bfc6145
+@patch
+def _explain(self:BaseKernel, err:Exception) -> Exception:
+    "A failed opening, explained by the kernel's state: a kernel still starting, or gone, is what failed"
+    if not isinstance(err, ServerUnavailable) or 'timed out' not in str(err): return err
+    try: state = self.jp.request('GET', f'api/kernels/{self.kernel_id}').get('execution_state')
+    except NotFound: return KernelDied(f"{self.label}: the kernel died while starting and the server gave up restarting it; its log says why")
+    except JupyterError: return err
+    if state != 'starting': return err
+    return KernelDied(f"{self.label}: the kernel did not start within {self.jp.timeout:g} s: its process probably fails at start "
+                      "(the server's log says why; the server keeps restarting it a few times)")
+
+# %% ../nbs/07_kernel.ipynb #45291739
 @patch
 def _route(self:BaseKernel, frame):
     "Hand the message in `frame` to the request it answers; tell every request when the kernel is gone, or the frame is no message"
@@ -80,11 +92,11 @@ def _frame(self:BaseKernel, msg:dict) -> str|bytes:
     self._notify('send', msg, frame)
     return frame
 
-# %% ../nbs/07_kernel.ipynb #9ca90f97
+# %% ../nbs/07_kernel.ipynb #659536ff
 class ScriptedKernel(Script, BaseKernel):
     "`BaseKernel` driven by a script (`expect`): the kernel protocol, with no server and no socket"
 
-# %% ../nbs/07_kernel.ipynb #bfa89e60
+# %% ../nbs/07_kernel.ipynb #6e15dbd3
 @patch
 def _register(self:BaseKernel, msg_type:str, content:dict=None, channel:str='shell') -> dict:
     "A new request, registered so that what answers it is queued for us"
@@ -121,7 +133,7 @@ def _exists(self:BaseKernel):
     except KernelDied: raise
     except JupyterError: pass  # the server is busy or gone: the WebSocket will tell
 
-# %% ../nbs/07_kernel.ipynb #4fd0f849
+# %% ../nbs/07_kernel.ipynb #ccba3b24
 @patch
 def _request(self:BaseKernel, msg_type:str, content:dict=None, channel:str='shell', timeout:float=None):
     "Flow: send a request and return its reply message"
@@ -159,7 +171,7 @@ def _settle(self:BaseKernel):
 
 BaseKernel._ready = BaseKernel._settle  # what a new connection does first
 
-# %% ../nbs/07_kernel.ipynb #6ea2c55c
+# %% ../nbs/07_kernel.ipynb #90219054
 @patch
 def _submit(self:BaseKernel, code, stdin=None, on_output=None, silent=False, store_history=True, stop_on_error=True):
     "Flow: send an `execute_request` for `code` and return its `Execution` at once"
@@ -189,7 +201,7 @@ def _apply(self:BaseKernel, ex:Execution, m:dict):
     for out in outs:
         if ex._on_output: yield Call(ex._on_output, out)
 
-# %% ../nbs/07_kernel.ipynb #d96f7d9a
+# %% ../nbs/07_kernel.ipynb #58ea8e42
 @patch
 def _collect(self:BaseKernel, ex:Execution, timeout=None, until='done'):
     "Flow: apply what answers `ex` until it is done (or, `until='reply'`, has its reply); at `timeout`, interrupt the kernel"
@@ -219,7 +231,7 @@ def _collect(self:BaseKernel, ex:Execution, timeout=None, until='done'):
     if late: warnings.warn(f"{self.label} replied, but its idle status did not come within {timeout} s: outputs may be missing")
     return ex
 
-# %% ../nbs/07_kernel.ipynb #e0392981
+# %% ../nbs/07_kernel.ipynb #6bd0bf54
 @patch
 def execute(self:BaseKernel,
             code:str,                # the code to run
@@ -238,7 +250,7 @@ def _execute(self:BaseKernel, code, timeout=None, stdin=None, on_output=None, si
     ex = yield from self._submit(code, stdin, on_output, silent, store_history)
     return (yield from self._collect(ex, timeout))
 
-# %% ../nbs/07_kernel.ipynb #8457a141
+# %% ../nbs/07_kernel.ipynb #4858c5fc
 @patch
 def submit(self:BaseKernel,
            code:str,                # the code to run
@@ -260,7 +272,7 @@ def wait(self:BaseKernel,
     "Wait until the kernel finished `ex`, and return it"
     return self._run(self._collect(ex, timeout, until))
 
-# %% ../nbs/07_kernel.ipynb #008cce21
+# %% ../nbs/07_kernel.ipynb #c0f4e599
 @patch
 def request(self:BaseKernel,
             msg_type:str,        # e.g. 'history_request', 'comm_info_request'
@@ -279,7 +291,7 @@ def interrupt(self:BaseKernel):
     "Interrupt the kernel (`POST /api/kernels/<id>/interrupt`), as the stop button does"
     return self._run(self._rest_flow('POST', 'interrupt'))
 
-# %% ../nbs/07_kernel.ipynb #9a21cd77
+# %% ../nbs/07_kernel.ipynb #215aca89
 @patch
 def kernel_info(self:BaseKernel, timeout:float=None) -> dict:
     "The kernel's `kernel_info_reply`: protocol version, implementation, `language_info`, banner"
@@ -301,7 +313,7 @@ def is_complete(self:BaseKernel, code:str, timeout:float=None) -> dict:
     "Whether `code` is `complete`, `incomplete` (with the `indent` to add), `invalid` or `unknown`"
     return self._run(self._reply('is_complete_request', dict(code=code), timeout))
 
-# %% ../nbs/07_kernel.ipynb #433ead7e
+# %% ../nbs/07_kernel.ipynb #9e9e6b2b
 @patch
 def _restart(self:BaseKernel):
     "Flow: restart the kernel, fail the requests waiting, and wait until the new kernel's messages reach us"
@@ -315,7 +327,7 @@ def restart(self:BaseKernel):
     "Restart the kernel (`POST /api/kernels/<id>/restart`): its state is lost, its id and our connection stay"
     return self._run(self._restart())
 
-# %% ../nbs/07_kernel.ipynb #67897bff
+# %% ../nbs/07_kernel.ipynb #89221dfe
 @patch
 def _history(self:BaseKernel, content:dict, timeout:float=None):
     "Flow: the entries of the kernel's `history_reply`, as tuples"
