@@ -12,5 +12,7 @@ from .kernel import *
 from .drivers import *
 from .channels import *
 from .comms import *
+from .terminals import *
+from .events import *
 from .notebooks import *
 from .trace import *

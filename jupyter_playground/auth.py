@@ -122,7 +122,9 @@ class Jupyter:
 _PARTS = {**dict.fromkeys(['contents'], 'jupyter_playground.contents'),
           **dict.fromkeys(['sessions', 'kernels', 'kernelspecs'], 'jupyter_playground.sessions'),
           **dict.fromkeys(['connect', 'aconnect'], 'jupyter_playground.channels'),
-          **dict.fromkeys(['trace'], 'jupyter_playground.trace')}
+          **dict.fromkeys(['trace'], 'jupyter_playground.trace'),
+          **dict.fromkeys(['terminals'], 'jupyter_playground.terminals'),
+          **dict.fromkeys(['events'], 'jupyter_playground.events')}
 
 # %% ../nbs/01_auth.ipynb #55441f17
 @patch
