@@ -236,7 +236,8 @@ def _explain(self:Jupyter, e:JupyterError, r:requests.Response) -> JupyterError:
         if k is None or not k.ok: return e  # the token is refused everywhere: "check the token" is right
         said = f": it says {e.message!r}" if e.message not in ('', _PHRASES[403]) else ''
         gw = ('; a Kernel Gateway lists its kernels and sessions only when started with '
-              '`--JupyterWebsocketPersonality.list_kernels=True`') if not has('api/status') else ''
+              '`--JupyterWebsocketPersonality.list_kernels=True` (an Enterprise Gateway: `--EnterpriseGatewayApp.list_kernels=True`)'
+              ) if not has('api/status') and rel.startswith(('api/kernels', 'api/sessions')) and e.method == 'GET' else ''
         return PermissionDenied(f"the server accepts this token but refuses this request{said}{gw}", e.status, e.method, e.url, e.reason)
     return e
 

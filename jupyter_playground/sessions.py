@@ -47,6 +47,12 @@ def kernels(self:Jupyter) -> Kernels:
     return Kernels(self)
 
 # %% ../nbs/03_sessions.ipynb #0efb9c90
+def _env(env:dict) -> dict:
+    "`env`, checked to map names to strings, as a kernel's environment must"
+    if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str) for k,v in env.items()):
+        raise TypeError(f"a kernel's `env` maps variable names to strings, such as {{'KERNEL_USERNAME': 'ada'}}, not {env!r}")
+    return env
+
 class NoSuchKernel(JupyterError):
     "The server has no kernelspec of that name"
     hint = 'pick one of `jp.kernelspecs()` or install that kernel'
@@ -62,10 +68,14 @@ def _start_error(jp:Jupyter, e:JupyterError, name:str=None) -> JupyterError:
     return JupyterError(f"the {name!r} kernel could not be started: {e.message} (the server's log says why)", *args)
 
 @patch
-def start(self:Kernels, name:str=None) -> dict:
-    "Start a kernel from kernelspec `name` (the server's default when None) and return its model"
+def start(self:Kernels,
+          name:str=None, # the kernelspec; the server's default when None
+          env:dict=None, # environment variables for the kernel, read by Kernel and Enterprise Gateways (`KERNEL_*`)
+         ) -> dict:      # the new kernel's model
+    "Start a kernel from kernelspec `name` and return its model"
     if name is not None and not isinstance(name, str): raise TypeError(f"kernel names are strings such as 'python3', not {name!r}")
-    try: return self.jp.request('POST', 'api/kernels', json={'name': name} if name else {})
+    body = {**({'name': name} if name else {}), **({'env': _env(env)} if env else {})}
+    try: return self.jp.request('POST', 'api/kernels', json=body)
     except JupyterError as e: raise _start_error(self.jp, e, name) from None
 
 # %% ../nbs/03_sessions.ipynb #7195eaba
@@ -135,11 +145,13 @@ def create(self:Sessions,
            type:str='notebook',  # 'notebook', 'console' or 'file'
            name:str=None,        # a display name, such as the notebook's file name
            kernel_id:str=None,   # the id of a running kernel to attach, instead of `kernel`
+           env:dict=None,        # environment variables for a kernel it starts (see `jp.kernels.start`)
           ) -> dict:             # the session's model, its kernel's model under `kernel`
     "Create a session binding `path` to a kernel, or return the session `path` already has"
     if not isinstance(path, str) or not path: raise ValueError(f"a session needs a path, such as 'analysis.ipynb', not {path!r}")
-    body = {'path': path, 'type': type, **({'name': name} if name is not None else {})}
-    return self._request_kernel('POST', 'api/sessions', body, _kernel_ref(kernel, kernel_id))
+    body, ref = {'path': path, 'type': type, **({'name': name} if name is not None else {})}, _kernel_ref(kernel, kernel_id)
+    if env: ref = {**(ref or {}), 'env': _env(env)}
+    return self._request_kernel('POST', 'api/sessions', body, ref)
 
 # %% ../nbs/03_sessions.ipynb #b7c822d5
 @patch

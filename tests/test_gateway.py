@@ -230,3 +230,12 @@ def test_dies_with_its_owner():
         if not _alive(orphan): break
         time.sleep(0.1)
     assert not _alive(orphan)
+
+def test_kernel_env_reaches_a_gateway_kernel(jp):
+    "`kernels.start(env=)` sends `KERNEL_*` variables in the body, which a Kernel Gateway puts in the kernel's environment"
+    k = jp.kernels.start('python3', env={'KERNEL_USERNAME': 'ada', 'KERNEL_WORKING_DIR': '/tmp', 'NOT_A_KERNEL_VAR': 'x'})
+    try:
+        with jp.connect(k['id']) as kc:
+            got = kc.execute("import os; [os.environ.get(v) for v in ('KERNEL_USERNAME', 'KERNEL_WORKING_DIR', 'NOT_A_KERNEL_VAR')]").text
+        assert got == "['ada', '/tmp', None]", got  # the gateway passes KERNEL_* only
+    finally: jp.kernels.shutdown(k)
