@@ -14,5 +14,6 @@ from .channels import *
 from .comms import *
 from .terminals import *
 from .events import *
+from .rest import *
 from .notebooks import *
 from .trace import *

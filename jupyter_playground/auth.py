@@ -124,7 +124,9 @@ _PARTS = {**dict.fromkeys(['contents'], 'jupyter_playground.contents'),
           **dict.fromkeys(['connect', 'aconnect'], 'jupyter_playground.channels'),
           **dict.fromkeys(['trace'], 'jupyter_playground.trace'),
           **dict.fromkeys(['terminals'], 'jupyter_playground.terminals'),
-          **dict.fromkeys(['events'], 'jupyter_playground.events')}
+          **dict.fromkeys(['events'], 'jupyter_playground.events'),
+          **dict.fromkeys(['nbconvert', 'config', 'update_config', 'kernelspec', 'kernelspec_resource', 'files', 'update_me',
+                           'resolve_path', 'api_spec'], 'jupyter_playground.rest')}
 
 # %% ../nbs/01_auth.ipynb #55441f17
 @patch
