@@ -280,6 +280,7 @@ def _replace(self:Contents, tmp:str, path:str) -> dict:
     self.delete(aside)
     return m
 
+# %% ../nbs/02_contents.ipynb #893bdd6e
 @patch
 def upload(self:Contents,
            local_path,            # the local file to upload
