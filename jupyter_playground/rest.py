@@ -11,7 +11,6 @@ __all__ = ['Exported', 'ENDPOINTS', 'LEFT_OUT', 'NbconvertError', 'resolve_call'
 import re, json
 from collections import namedtuple
 from urllib.parse import unquote
-import nbformat
 from fastcore.basics import patch
 from .auth import Jupyter, JupyterError, AuthError, NotFound, NoEndpoint
 from .contents import _norm
@@ -70,6 +69,7 @@ def nbconvert(self:Jupyter,
     if download and isinstance(path, dict): raise ValueError("`download=True` needs a notebook on the server: the POST form never names a file")
     try:
         if isinstance(path, dict):  # the server's `from_dict` keeps list sources as lists: send each as one string
+            import nbformat  # here: its import takes 1.4 s, and only a notebook sent as a dict needs it
             body = {'name': name, 'content': nbformat.reads(json.dumps(path), as_version=4)}
             r = self.send('POST', f'nbconvert/{format}', json=body)
         else: r = _raw(self, f'nbconvert/{format}/{_norm(path)}', follow=False, params={'download': 'true'} if download else None)
