@@ -31,21 +31,29 @@ class FakeKernelServer:
         try:
             for frame in ws:
                 req = dec(frame)
-                t = req['header']['msg_type']
-                say = lambda msg_type, content, channel: ws.send(enc(new_msg(msg_type, content, channel, parent=req)))
-                if t == 'execute_request':
+                if req['header']['msg_type'] == 'execute_request':
                     try: bad = self.bad.get_nowait()
                     except queue.Empty: bad = None
+                    if isinstance(bad, tuple):  # ('after next', frames): the next request is in before the bad frames go
+                        nxt = dec(ws.recv())
+                        for f in bad[1]: ws.send(f); TRIED['frames'] += 1
+                        self._answer(ws, enc, nxt)
+                        continue
                     if bad is not None:
                         for f in (bad(req) if callable(bad) else bad): ws.send(f); TRIED['frames'] += 1
                         continue  # and no answer: the client must not wait for one
-                say('status', {'execution_state': 'busy'}, 'iopub')
-                if t == 'execute_request':
-                    say('stream', {'name': 'stdout', 'text': req['content']['code']}, 'iopub')
-                    say('execute_reply', {'status': 'ok', 'execution_count': 1}, 'shell')
-                elif t.endswith('_request'): say(t.replace('_request', '_reply'), {'status': 'ok'}, req['channel'])
-                say('status', {'execution_state': 'idle'}, 'iopub')
+                self._answer(ws, enc, req)
         except ConnectionClosed: pass
+
+    def _answer(self, ws, enc, req):
+        t = req['header']['msg_type']
+        say = lambda msg_type, content, channel: ws.send(enc(new_msg(msg_type, content, channel, parent=req)))
+        say('status', {'execution_state': 'busy'}, 'iopub')
+        if t == 'execute_request':
+            say('stream', {'name': 'stdout', 'text': req['content']['code']}, 'iopub')
+            say('execute_reply', {'status': 'ok', 'execution_count': 1}, 'shell')
+        elif t.endswith('_request'): say(t.replace('_request', '_reply'), {'status': 'ok'}, req['channel'])
+        say('status', {'execution_state': 'idle'}, 'iopub')
 
     def push(self, frame):
         "Send `frame` now, unasked, on every open connection"
@@ -130,7 +138,7 @@ def test_async_kernel_both_framings(fake, jp):
 def test_one_bad_frame_fails_every_waiting_request(fake, jp):
     "nobody can tell whose frame it was, so nothing is silently lost: every waiting request hears of it"
     with Kernel(jp, 'k1') as k:
-        fake.bad.put([b'\x01garbage'])
+        fake.bad.put(('after next', [b'\x01garbage']))  # sent once both requests are in, so both are waiting
         a = k.submit('first')
         b = k.submit('second')  # answered in full by the server, after the bad frame
         with pytest.raises(ProtocolError): k.wait(a, timeout=10)
