@@ -79,9 +79,9 @@ class WebSocketDriver(Driver):
 
     @contextmanager
     def _handshake(self):
-        "Turn what opening the WebSocket raises into the `JupyterError` that says why"
+        "Turn what opening the WebSocket raises into the `JupyterError` that says why (the connection's `_explain` flow may say more)"
         try: yield
-        except Exception as e: raise self._explain(self._open_error(e)) from None
+        except Exception as e: raise self._open_error(e) from None
 
 # %% ../nbs/08_drivers.ipynb #66d003d7
 class SyncDriver(WebSocketDriver):

@@ -12,8 +12,7 @@ import re, json, warnings
 from fastcore.basics import patch
 from .auth import Jupyter, JupyterError, NotFound, NoEndpoint
 from .execution import ConnectionLost
-from .flows import Connection, Recv
-from .kernel import _deadline, _left
+from .flows import Connection, _deadline, _left
 from .drivers import SyncDriver, AsyncDriver
 
 # %% ../nbs/17_events.ipynb #5a92fe57
@@ -56,12 +55,8 @@ class EventTimeout(TimeoutError):
 @patch
 def _get(self:BaseSubscription, timeout:float=None):
     "Flow: the next event, within `timeout` s (forever when None); raises once none can come"
-    done = self._ws is None or self._failure or self._closing
-    ev = yield Recv(self._events, 0 if done else timeout)
-    if isinstance(ev, Exception): raise ev
-    if ev is None:
-        self._check()
-        raise TimeoutError(f"{self.label}: no event came within {timeout} s")
+    ev = yield from self._next_item(self._events, timeout)
+    if ev is None: raise TimeoutError(f"{self.label}: no event came within {timeout} s")
     return ev
 
 # %% ../nbs/17_events.ipynb #9bf164f3
@@ -106,10 +101,9 @@ def until(self:BaseSubscription,
     return self._run(self._until(fields, timeout))
 
 @patch
-def _opening(self:BaseSubscription):
-    "Flow: open the WebSocket and start the reader; a 404 means the server has no event bus"
-    try: yield from Connection._opening(self)
-    except NotFound as e: raise NoEndpoint(e.message, e.status, e.method, e.url) from None
+def _explain(self:BaseSubscription, err):
+    "Flow: a failed opening, explained: a 404 means the server has no event bus"
+    return NoEndpoint(err.message, err.status, err.method, err.url) if isinstance(err, NotFound) else err; yield
 
 class Subscription(SyncDriver, BaseSubscription):
     "A subscription to the server's events; iterate it, or call `get` or `until`; works in scripts, notebooks and event loops"

@@ -9,7 +9,7 @@ __all__ = ['STEPS', 'Send', 'Recv', 'Rest', 'Sleep', 'Open', 'Call', 'Read', 'Cl
            'run_blocking', 'Script', 'Connection']
 
 # %% ../nbs/06_flows.ipynb #149bb372
-import queue, threading, warnings
+import queue, threading, time, warnings
 from typing import NamedTuple, Any
 from fastcore.basics import patch
 from urllib.parse import urlencode, urlsplit
@@ -103,17 +103,18 @@ def run_blocking(driver, flow):
 class Script(Driver):
     "A driver that answers a flow's steps from a script, with no server and no socket: the flows' tests run on it"
     Queue,Event = queue.SimpleQueue,threading.Event
-    def expect(self, *script):
-        "Answer the next steps with `script` (types, or `(type, answer)` pairs); return `self`"
-        self.script, self.done = [s if isinstance(s, tuple) else (s,) for s in script], []
+    def script(self, *steps):
+        "Answer the next steps with `steps` (types, or `(type, answer)` pairs); return `self`"
+        self.todo, self.done = [s if isinstance(s, tuple) else (s,) for s in steps], []
         if getattr(self, '_ws', 0) is None: self._ws = 'a scripted WebSocket'  # a `Connection` is open from now on
         return self
+    expect = script  # its earlier name; a protocol may have an `expect` of its own (a terminal's), so `script` is the one to use
     def _run(self, flow): return run_blocking(self, flow)
     _background = _run
     async def _answer(self, step):
         "The scripted answer to `step`, once checked to be the step the script expects"
-        if not getattr(self, 'script', None): raise AssertionError(f"the flow did {step!r} after the end of its script")
-        kind, *answer = self.script.pop(0)
+        if not getattr(self, 'todo', None): raise AssertionError(f"the flow did {step!r} after the end of its script")
+        kind, *answer = self.todo.pop(0)
         if not isinstance(step, kind): raise AssertionError(f"the flow did {step!r} where its script expects a {kind.__name__}")
         self.done.append(step)
         if not answer: return step.fn(step.arg) if isinstance(step, Call) else None
@@ -145,7 +146,7 @@ class Connection:
     def _route(self, frame): raise NotImplementedError(f"{type(self).__name__} has no `_route`: what does a frame mean?")
     def _frame(self, msg): raise NotImplementedError(f"{type(self).__name__} has no `_frame`: how is a message sent?")
     def _ready(self): "Flow: what a new connection does before its first request (nothing, here)"; return; yield
-    def _explain(self, err): "The error to raise for a failed opening: `err`, unless the protocol knows better"; return err
+    def _explain(self, err): "Flow: the error to raise when opening failed with `err` (a protocol may ask the REST API why); `err` here"; return err; yield
 
 # %% ../nbs/06_flows.ipynb #68d18003
 @patch
@@ -193,7 +194,8 @@ def _targets(self:Connection, frame, tries:int=3):
 def _opening(self:Connection):
     "Flow: open the WebSocket and start the reader"
     self._swapped = self.Event()
-    self._ws = yield Open()
+    try: self._ws = yield Open()
+    except JupyterError as e: raise (yield from self._explain(e)) from None
     self._reader = yield Spawn(self._reading(), f"reader {self.label}")
 
 @patch
@@ -239,3 +241,16 @@ def _reading(self:Connection):
             self._swap(ws)
             if ws is None: return
     except Exception as e: self._fail(ConnectionLost, f"the reader failed: {e!r}", final=True); self._swap()
+
+# %% ../nbs/06_flows.ipynb #9e61f74b
+def _deadline(timeout): return None if timeout is None else time.monotonic() + timeout
+def _left(deadline): return None if deadline is None else max(0, deadline - time.monotonic())
+
+@patch
+def _next_item(self:Connection, q, timeout:float=None):
+    "Flow: the next item of the stream `q` within `timeout` s (forever when None), `None` if none came; raises once none can come"
+    done = self._ws is None or self._failure or self._closing
+    item = yield Recv(q, 0 if done else timeout)
+    if isinstance(item, Exception): raise item
+    if item is None and done: self._check()
+    return item

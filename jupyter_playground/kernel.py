@@ -8,12 +8,12 @@ Docs: https://jupyter-playground.github.io/jupyter-playground/kernel.html.md"""
 __all__ = ['BaseKernel', 'ScriptedKernel']
 
 # %% ../nbs/07_kernel.ipynb #1cbaf0c2
-import uuid, time, warnings
+import uuid, warnings
 from fastcore.basics import patch
 from .auth import Jupyter, JupyterError, NotFound, ServerUnavailable
 from .messages import V1, new_msg, to_v1, from_v1, to_legacy, from_legacy
 from .execution import Execution, KernelError, ExecutionTimeout, KernelDied, ConnectionLost, ProtocolError
-from .flows import Connection, Script, Send, Recv, Rest, Call
+from .flows import Connection, Script, Send, Recv, Rest, Call, _deadline, _left
 
 # %% ../nbs/07_kernel.ipynb #bffe00e2
 def _death(msg:dict) -> str|None:
@@ -25,9 +25,6 @@ def _death(msg:dict) -> str|None:
         if state == 'dead': return "the kernel died and the server could not restart it: start a new kernel"
     if t == 'shutdown_reply' and msg['channel'] == 'iopub':
         return "the kernel was restarted: its variables and imports are gone" if c.get('restart') else "the kernel was shut down"
-
-def _deadline(timeout): return None if timeout is None else time.monotonic() + timeout
-def _left(deadline): return None if deadline is None else max(0, deadline - time.monotonic())
 
 # %% ../nbs/07_kernel.ipynb #163b5eec
 class BaseKernel(Connection):
@@ -53,10 +50,10 @@ class BaseKernel(Connection):
 
 # %% ../nbs/07_kernel.ipynb #1bfc6145
 @patch
-def _explain(self:BaseKernel, err:Exception) -> Exception:
-    "A failed opening, explained by the kernel's state: a kernel still starting, or gone, is what failed"
+def _explain(self:BaseKernel, err:Exception):
+    "Flow: a failed opening, explained by the kernel's state: a kernel still starting, or gone, is what failed"
     if not isinstance(err, ServerUnavailable) or 'timed out' not in str(err): return err
-    try: state = self.jp.request('GET', f'api/kernels/{self.kernel_id}').get('execution_state')
+    try: state = (yield Rest('GET', f'api/kernels/{self.kernel_id}')).get('execution_state')
     except NotFound: return KernelDied(f"{self.label}: the kernel died while starting and the server gave up restarting it; its log says why")
     except JupyterError: return err
     if state != 'starting': return err
@@ -94,12 +91,12 @@ def _frame(self:BaseKernel, msg:dict) -> str|bytes:
 
 # %% ../nbs/07_kernel.ipynb #659536ff
 class ScriptedKernel(Script, BaseKernel):
-    "`BaseKernel` driven by a script (`expect`): the kernel protocol, with no server and no socket"
+    "`BaseKernel` driven by a script (`script`): the kernel protocol, with no server and no socket"
 
 # %% ../nbs/07_kernel.ipynb #6e15dbd3
 @patch
-def _register(self:BaseKernel, msg_type:str, content:dict=None, channel:str='shell') -> dict:
-    "A new request, registered so that what answers it is queued for us"
+def _register(self:BaseKernel, msg_type:str, content:dict=None, channel:str='shell', subshell_id:str=None) -> dict:
+    "A new request, registered so that what answers it is queued for us; to the subshell `subshell_id`, if given"
     self._check()
     for k,v in (content or {}).items():
         try: isinstance(v, str) and v.encode()
@@ -107,6 +104,7 @@ def _register(self:BaseKernel, msg_type:str, content:dict=None, channel:str='she
             raise ValueError(f"the {msg_type}'s `{k}` cannot be sent: it holds {v[e.start]!r} at position {e.start}, "
                              "a lone surrogate, which is not text (UTF-8 cannot encode it)") from None
     msg = new_msg(msg_type, content, channel, self.session_id)
+    if subshell_id is not None: msg['header']['subshell_id'] = subshell_id  # JEP 91: the header says which subshell
     self._pending[msg['header']['msg_id']] = self.Queue()
     return msg
 
@@ -135,10 +133,10 @@ def _exists(self:BaseKernel):
 
 # %% ../nbs/07_kernel.ipynb #ccba3b24
 @patch
-def _request(self:BaseKernel, msg_type:str, content:dict=None, channel:str='shell', timeout:float=None):
+def _request(self:BaseKernel, msg_type:str, content:dict=None, channel:str='shell', timeout:float=None, subshell_id:str=None):
     "Flow: send a request and return its reply message"
     yield from self._settle()
-    msg = self._register(msg_type, content, channel)
+    msg = self._register(msg_type, content, channel, subshell_id)
     mid, end = msg['header']['msg_id'], _deadline(timeout)
     try:
         yield Send(msg)
@@ -173,12 +171,12 @@ BaseKernel._ready = BaseKernel._settle  # what a new connection does first
 
 # %% ../nbs/07_kernel.ipynb #90219054
 @patch
-def _submit(self:BaseKernel, code, stdin=None, on_output=None, silent=False, store_history=True, stop_on_error=True):
+def _submit(self:BaseKernel, code, stdin=None, on_output=None, silent=False, store_history=True, stop_on_error=True, subshell_id=None):
     "Flow: send an `execute_request` for `code` and return its `Execution` at once"
     if stdin is not None and not (isinstance(stdin, str) or callable(stdin)): raise TypeError("`stdin` is a string or a callable prompt -> str")
     yield from self._settle()
     msg = self._register('execute_request', dict(code=code, silent=silent, store_history=store_history, user_expressions={},
-                                                 allow_stdin=stdin is not None, stop_on_error=stop_on_error))
+                                                 allow_stdin=stdin is not None, stop_on_error=stop_on_error), subshell_id=subshell_id)
     ex = Execution(msg['header']['msg_id'], self._displays, self._hooks)
     if isinstance(stdin, str): lines = iter(stdin.split('\n')); stdin = lambda prompt: next(lines, '')
     ex._stdin, ex._on_output = stdin, on_output
@@ -190,7 +188,9 @@ def _submit(self:BaseKernel, code, stdin=None, on_output=None, silent=False, sto
 def _answer_input(self:BaseKernel, ex:Execution, m:dict):
     "Flow: answer the kernel's `input_request` `m` with what `ex`'s stdin says (an empty line when it has none)"
     value = (yield Call(ex._stdin, m['content']['prompt'])) if ex._stdin else ''
-    yield Send(new_msg('input_reply', {'value': str(value)}, 'stdin', self.session_id, parent=m))
+    reply = new_msg('input_reply', {'value': str(value)}, 'stdin', self.session_id, parent=m)
+    if (sub := m['parent_header'].get('subshell_id')) is not None: reply['header']['subshell_id'] = sub  # to the subshell that asked
+    yield Send(reply)
 
 @patch
 def _apply(self:BaseKernel, ex:Execution, m:dict):
@@ -240,14 +240,15 @@ def execute(self:BaseKernel,
             on_output=None,          # called with each output as it arrives
             silent:bool=False,       # run without outputs, history or execution count
             store_history:bool=True, # record it in the kernel's history (`In`, `_`)
+            subshell_id:str=None,    # the subshell to run it in (`create_subshell`); None: the main shell
            ) -> Execution:
     "Run `code` and return its `Execution` once the kernel finished it"
-    return self._run(self._execute(code, timeout, stdin, on_output, silent, store_history))
+    return self._run(self._execute(code, timeout, stdin, on_output, silent, store_history, subshell_id))
 
 @patch
-def _execute(self:BaseKernel, code, timeout=None, stdin=None, on_output=None, silent=False, store_history=True):
+def _execute(self:BaseKernel, code, timeout=None, stdin=None, on_output=None, silent=False, store_history=True, subshell_id=None):
     "Flow: run `code` and return its `Execution`"
-    ex = yield from self._submit(code, stdin, on_output, silent, store_history)
+    ex = yield from self._submit(code, stdin, on_output, silent, store_history, subshell_id=subshell_id)
     return (yield from self._collect(ex, timeout))
 
 # %% ../nbs/07_kernel.ipynb #4858c5fc
@@ -259,9 +260,10 @@ def submit(self:BaseKernel,
            silent:bool=False,       # run without outputs, history or execution count
            store_history:bool=True, # record it in the kernel's history (`In`, `_`)
            stop_on_error:bool=True, # if this code raises, the kernel aborts the requests queued behind it
+           subshell_id:str=None,    # the subshell to run it in (`create_subshell`); None: the main shell
           ) -> Execution:
     "Send `code` to the kernel without waiting; `wait` for the `Execution` it returns"
-    return self._run(self._submit(code, stdin, on_output, silent, store_history, stop_on_error))
+    return self._run(self._submit(code, stdin, on_output, silent, store_history, stop_on_error, subshell_id))
 
 @patch
 def wait(self:BaseKernel,
@@ -275,13 +277,14 @@ def wait(self:BaseKernel,
 # %% ../nbs/07_kernel.ipynb #c0f4e599
 @patch
 def request(self:BaseKernel,
-            msg_type:str,        # e.g. 'history_request', 'comm_info_request'
-            content:dict=None,   # its content
-            channel:str='shell', # 'shell' or 'control'
-            timeout:float=None,  # seconds to wait for the reply
+            msg_type:str,         # e.g. 'history_request', 'comm_info_request'
+            content:dict=None,    # its content
+            channel:str='shell',  # 'shell' or 'control'
+            timeout:float=None,   # seconds to wait for the reply
+            subshell_id:str=None, # the subshell to send a shell request to; None: the main shell
            ) -> dict:
     "Send a `msg_type` request and return the kernel's reply message"
-    return self._run(self._request(msg_type, content, channel, timeout))
+    return self._run(self._request(msg_type, content, channel, timeout, subshell_id))
 
 @patch
 def _reply(self:BaseKernel, msg_type, content, timeout): return (yield from self._request(msg_type, content, 'shell', timeout))['content']
@@ -345,3 +348,31 @@ def history(self:BaseKernel,
            ) -> list:
     "The kernel's input history: `(session, line, input)` tuples, or `(session, line, (input, output))` with `output`"
     return self._run(self._history(dict(hist_access_type=hist_access_type, n=n, output=output, raw=raw, **kwargs), timeout))
+
+# %% ../nbs/07_kernel.ipynb #fa6b9995
+@patch
+def _subshells(self:BaseKernel, msg_type:str, content:dict=None, timeout:float=None):
+    "Flow: the `subshell_id` of the reply to the control request `msg_type`, once `kernel_info` says the kernel has subshells"
+    info = (yield from self._request('kernel_info_request', {}, 'control', timeout))['content']
+    if 'kernel subshells' not in info.get('supported_features', []):
+        impl = f"{info.get('implementation', '?')} {info.get('implementation_version', '')}".strip()
+        raise KernelError(f"{self.label} has no subshells: its kernel_info_reply ({impl}) does not list 'kernel subshells' in "
+                          "supported_features (ipykernel 7 and later do); run the code in the main shell, or use a kernel that has them")
+    reply = (yield from self._request(msg_type, content, 'control', timeout))['content']
+    if reply.get('status') != 'ok': raise KernelError(f"{self.label}: the kernel refused the {msg_type}: {reply.get('evalue') or reply}")
+    return reply.get('subshell_id')  # create: the new id; list: all of them; delete: none
+
+@patch
+def create_subshell(self:BaseKernel, timeout:float=None) -> str:
+    "Start a subshell in the kernel (`create_subshell_request`); return its `subshell_id`, for `execute(..., subshell_id=)`"
+    return self._run(self._subshells('create_subshell_request', {}, timeout))
+
+@patch
+def list_subshells(self:BaseKernel, timeout:float=None) -> list:
+    "The ids of the kernel's subshells (`list_subshell_request`), without the main shell"
+    return self._run(self._subshells('list_subshell_request', {}, timeout))
+
+@patch
+def delete_subshell(self:BaseKernel, subshell_id:str, timeout:float=None):
+    "Stop the subshell `subshell_id` (`delete_subshell_request`); its thread ends, the kernel's namespace stays"
+    return self._run(self._subshells('delete_subshell_request', {'subshell_id': subshell_id}, timeout))

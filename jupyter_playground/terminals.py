@@ -12,8 +12,7 @@ import re, json, warnings
 from fastcore.basics import patch
 from .auth import Jupyter, NotFound, Conflict
 from .execution import ConnectionLost
-from .flows import Connection, Script, Send, Recv, Rest
-from .kernel import _deadline, _left
+from .flows import Connection, Script, Send, Rest, _deadline, _left
 from .drivers import SyncDriver, AsyncDriver
 
 # %% ../nbs/16_terminals.ipynb #4f200899
@@ -139,10 +138,7 @@ def _unseen(self:BaseTerminal, history:str) -> str:
 @patch
 def _take(self:BaseTerminal, end:float=None):
     "Flow: add the next output to the unread text, waiting until the deadline `end`; `False` if none came. Raises once none can"
-    done = self._ws is None or self._failure or self._closing
-    text = yield Recv(self._out, 0 if done else _left(end))
-    if isinstance(text, Exception): raise text
-    if text is None and done: self._check()
+    text = yield from self._next_item(self._out, _left(end))
     if text is not None: self._unread += text
     return text is not None
 
@@ -214,19 +210,14 @@ def resize(self:BaseTerminal, rows:int, cols:int):
 
 # %% ../nbs/16_terminals.ipynb #3dede14d
 @patch
-def _opening(self:BaseTerminal):
-    "Flow: open the WebSocket and start the reader; on a 404, ask the REST API why"
-    try: yield from Connection._opening(self)
-    except NotFound as e:
-        yield Rest('GET', f'api/terminals/{self.name}')  # `NoEndpoint`: no terminals at all; `NotFound`: not this one
-        raise e
+def _explain(self:BaseTerminal, err):
+    "Flow: a failed opening, explained: on a 404, the REST API says whether the server has terminals at all"
+    if isinstance(err, NotFound): yield Rest('GET', f'api/terminals/{self.name}')  # raises `NoEndpoint` (none at all), or `NotFound` (not this one)
+    return err
 
 # %% ../nbs/16_terminals.ipynb #c4520626
 class ScriptedTerminal(BaseTerminal, Script):
     "`BaseTerminal` driven by a script (`script`): the terminal protocol, with no server and no socket"
-    def script(self, *steps):
-        "Answer the next steps with `steps`, as `Script.expect` does; return `self`"
-        return Script.expect(self, *steps)
 
 # %% ../nbs/16_terminals.ipynb #8c401a65
 class Terminal(SyncDriver, BaseTerminal):
