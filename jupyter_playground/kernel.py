@@ -1,4 +1,4 @@
-"""The rules of the kernel channels as flows: routing by parent, settling a new connection, requests, executions with stdin and timeouts, restarts; tested with no server
+"""The rules of the kernel channels as flows: routing by parent, settling a new connection, requests, executions with stdin and timeouts, restarts, subshells; tested with no server
 
 Docs: https://jupyter-playground.github.io/jupyter-playground/kernel.html.md"""
 
@@ -33,6 +33,7 @@ class BaseKernel(Connection):
     heartbeat = 5  # seconds of silence after which a waiting request checks that the kernel exists
     Gone,gone = KernelDied,'the kernel is gone: it was shut down'
     handlers = {}  # msg_type -> flow(kernel, msg), for what the kernel sends unasked (comms): see below
+    taps = {}      # msg_type -> fn(kernel, msg), for messages that belong to no request whatever their parent (debug events)
 
     def __init__(self,
                  jp:Jupyter,              # the server
@@ -68,7 +69,8 @@ def _route(self:BaseKernel, frame):
     except (ValueError, TypeError) as e: return self._garbled(frame, e)
     q, why = self._pending.get(msg['parent_header'].get('msg_id')), _death(msg)
     self._notify('recv', msg, frame)
-    if q is not None: q.put_nowait(msg)
+    if (tap := self.taps.get(msg['header']['msg_type'])): tap(self, msg)
+    elif q is not None: q.put_nowait(msg)
     elif (handle := self.handlers.get(msg['header']['msg_type'])): self._background(handle(self, msg))
     if why:
         self._stale = True
