@@ -1,4 +1,4 @@
-"""`Kernel` and `AsyncKernel`: the kernel core with a driver, against a real server: code, outputs, stdin, timeouts, sending ahead, reconnecting, restarts
+"""`Kernel` and `AsyncKernel`: the kernel core with a driver, against a real server: code, outputs, stdin, timeouts, sending ahead, subshells, reconnecting, restarts
 
 Docs: https://jupyter-playground.github.io/jupyter-playground/channels.html.md"""
 
