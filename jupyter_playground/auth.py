@@ -53,7 +53,7 @@ def _error_body(r) -> tuple:
     "The `(message, reason)` of an error response, whose body may be JSON, plain text or an HTML page"
     try: d = r.json()
     except ValueError: d = None
-    if isinstance(d, dict): return str(d.get('message') or d.get('short_message') or r.reason or ''), d.get('reason')
+    if isinstance(d, dict): return str(d.get('message') or d.get('short_message') or d.get('error') or r.reason or ''), d.get('reason')  # `error`: jupyter-collaboration's
     txt = r.text.strip()
     if not txt or txt.startswith('<'): return r.reason or '', None
     return txt[:1000], None
@@ -204,7 +204,15 @@ _GATEWAY = ("it looks like a Kernel or Enterprise Gateway, which serves only ker
 
 def _no_handler(r) -> bool:
     "Whether `r` is a 404 that no handler wrote: tornado's HTML page, or a JSON error with no message"
-    return r is not None and r.status_code == 404 and _error_body(r)[0] in ('', r.reason, _PHRASES[404])
+    # a handler's own reason phrase (the file-id service's "The ID for file, x, could not be found.") is a message
+    return r is not None and r.status_code == 404 and _error_body(r)[0] in ('', _PHRASES[404])
+
+def _listing_hint(r) -> str:
+    "How to allow listings on the gateway whose `GET /api` answered `r`: Enterprise Gateway's has a `gateway_version`"
+    try: eg = 'gateway_version' in r.json()
+    except (AttributeError, ValueError, TypeError): eg = False
+    what,opt = ('an Enterprise Gateway', 'EnterpriseGatewayApp') if eg else ('a Kernel Gateway', 'JupyterWebsocketPersonality')
+    return f"; {what} lists its kernels and sessions only when started with `--{opt}.list_kernels=True`"
 
 # %% ../nbs/01_auth.ipynb #df6d1187
 @patch
@@ -237,9 +245,8 @@ def _explain(self:Jupyter, e:JupyterError, r:requests.Response) -> JupyterError:
         k = self._probe('api/kernelspecs', auth)
         if k is None or not k.ok: return e  # the token is refused everywhere: "check the token" is right
         said = f": it says {e.message!r}" if e.message not in ('', _PHRASES[403]) else ''
-        gw = ('; a Kernel Gateway lists its kernels and sessions only when started with '
-              '`--JupyterWebsocketPersonality.list_kernels=True` (an Enterprise Gateway: `--EnterpriseGatewayApp.list_kernels=True`)'
-              ) if not has('api/status') and rel.startswith(('api/kernels', 'api/sessions')) and e.method == 'GET' else ''
+        listing = not has('api/status') and rel.startswith(('api/kernels', 'api/sessions')) and e.method == 'GET'
+        gw = _listing_hint(self._probe('api', auth)) if listing else ''
         return PermissionDenied(f"the server accepts this token but refuses this request{said}{gw}", e.status, e.method, e.url, e.reason)
     return e
 

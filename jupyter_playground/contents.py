@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import quote
 import requests
 from fastcore.basics import patch
-from .auth import Jupyter, JupyterError, NotFound, Conflict
+from .auth import Jupyter, JupyterError, NotFound, Conflict, NoEndpoint
 
 # %% ../nbs/02_contents.ipynb #7883bfb6
 _ROUTES = {'checkpoints': '%63heckpoints', 'trust': '%74rust'}
@@ -267,6 +267,13 @@ class _Progress:
 
 def _join(folder:str, name:str) -> str: return f"{_norm(folder)}/{name}".lstrip('/')
 
+# %% ../nbs/02_contents.ipynb #99800a0d
+@patch
+def file_id(self:Contents, path:str) -> str|None:
+    "The id the server's file-id service gives `path` (collaboration rooms are keyed by it); `None` when it has none"
+    try: return self.jp.request('GET', 'api/fileid/id', params={'path': _norm(path)})['id']
+    except (NoEndpoint, NotFound): return None
+
 # %% ../nbs/02_contents.ipynb #41600b72
 @patch
 def _replace(self:Contents, tmp:str, path:str) -> dict:
@@ -280,7 +287,32 @@ def _replace(self:Contents, tmp:str, path:str) -> dict:
     self.delete(aside)
     return m
 
+@patch
+def _in_place(self:Contents, src:Path, path:str, chunk_size:int, progress=None) -> dict:
+    "Upload `src` into the existing file `path` itself, which keeps its file id; a copy of the old one stands by meanwhile"
+    spare = self.copy(path, path.rpartition('/')[0])['path']
+    try: m = self._chunks(src, path, chunk_size, progress)
+    except BaseException:
+        try: self.delete(path); self.rename(spare, path)  # the old content is back, under the copy's id
+        except JupyterError: pass
+        raise
+    self.delete(spare)
+    return m
+
 # %% ../nbs/02_contents.ipynb #893bdd6e
+@patch
+def _chunks(self:Contents, src:Path, path:str, chunk_size:int, progress=None) -> dict:
+    "PUT the local file `src` to `path` in chunks numbered 1, 2, ... and -1 for the last; the server's last model"
+    size = src.stat().st_size
+    with open(src, 'rb') as f, _Progress(f"uploading {src.name}", size, progress) as bar:
+        for i in count(1):
+            data = f.read(chunk_size)
+            last = not data or f.tell() >= size
+            m = self._request('PUT', path, json={'type': 'file', 'format': 'base64', 'chunk': -1 if last else i,
+                                                 'content': base64.b64encode(data).decode()})
+            bar.update(len(data))
+            if last: return m
+
 @patch
 def upload(self:Contents,
            local_path,            # the local file to upload
@@ -295,18 +327,11 @@ def upload(self:Contents,
     try: is_dir = not path or self.get(path, content=False)['type'] == 'directory'
     except NotFound: is_dir = False
     if is_dir: path = _join(path, src.name)
-    size = src.stat().st_size
-    if size <= chunk_size: return self.save(path, src.read_bytes())
+    if src.stat().st_size <= chunk_size: return self.save(path, src.read_bytes())
+    if self.file_id(path): return self._in_place(src, path, chunk_size, progress)  # its rooms know it by that id
     tmp = f"{path}.upload-{secrets.token_hex(4)}"
     try:
-        with open(src, 'rb') as f, _Progress(f"uploading {src.name}", size, progress) as bar:
-            for i in count(1):
-                data = f.read(chunk_size)
-                last = not data or f.tell() >= size
-                self._request('PUT', tmp, json={'type': 'file', 'format': 'base64', 'chunk': -1 if last else i,
-                                                'content': base64.b64encode(data).decode()})
-                bar.update(len(data))
-                if last: break
+        self._chunks(src, tmp, chunk_size, progress)
         return self._replace(tmp, path)
     except BaseException:
         try: self.delete(tmp)
@@ -339,3 +364,22 @@ def download(self:Contents,
         tmp.unlink(missing_ok=True)
         raise
     return m
+
+# %% ../nbs/02_contents.ipynb #241029b9
+@patch
+def room(self:Contents,
+         path:str,       # the document
+         type:str=None,  # 'notebook' or 'file'; from the name when None (`.ipynb`: a notebook)
+        ) -> dict|None:  # `room_id`, `file_id`, `session_id`, `open`; None when the server has no collaboration
+    "The collaboration room of `path` on a server with jupyter-collaboration, and whether it is open now"
+    nb = (type or ('notebook' if str(path).endswith('.ipynb') else 'file')) == 'notebook'
+    fmt,kind = ('json', 'notebook') if nb else ('text', 'file')
+    try: s = self.jp.request('PUT', f'api/collaboration/session/{_norm(path)}', json={'format': fmt, 'type': kind})
+    except NoEndpoint: return None
+    rid = f"{fmt}:{kind}:{s['fileId']}"
+    try: fork = self.jp.request('PUT', f'api/collaboration/fork/{rid}', json={'title': 'jupyter-playground: is it open?'})
+    except NotFound: is_open = False  # "Root room not found"
+    else:
+        self.jp.request('DELETE', f"api/collaboration/fork/{fork['fork_roomid']}", params={'merge': 'false'})
+        is_open = True
+    return dict(room_id=rid, file_id=s['fileId'], session_id=s['sessionId'], open=is_open)

@@ -141,7 +141,7 @@ def start(self:LocalServer):
     env.update(JUPYTER_CONFIG_DIR=str(cfg_dir), JUPYTER_RUNTIME_DIR=str(self.runtime_dir), TMPDIR=str(tmp),
                JUPYTER_PATH=os.pathsep.join(filter(None, [str(self._tmp/'data'), env.get('JUPYTER_PATH')])))
     with open(self.log_path, 'wb') as log:
-        self.proc = subprocess.Popen([sys.executable, '-c', _LAUNCHER, str(os.getpid()), self._app, *self.extra_args],
+        self.proc = subprocess.Popen([getattr(self, '_python', None) or sys.executable, '-c', _LAUNCHER, str(os.getpid()), self._app, *self.extra_args],
                                      stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                      env=env, cwd=self.root_dir, start_new_session=True)
     self.pid = self.proc.pid

@@ -8,9 +8,9 @@ Docs: https://jupyter-playground.github.io/jupyter-playground/sessions.html.md""
 __all__ = ['Kernels', 'NoSuchKernel', 'Sessions']
 
 # %% ../nbs/03_sessions.ipynb #9e5db108
-import re
+import os, re, getpass
 from fastcore.basics import patch
-from .auth import Jupyter, JupyterError, NotFound
+from .auth import Jupyter, JupyterError, NotFound, PermissionDenied
 
 # %% ../nbs/03_sessions.ipynb #2b224fcb
 @patch
@@ -47,18 +47,35 @@ def kernels(self:Jupyter) -> Kernels:
     return Kernels(self)
 
 # %% ../nbs/03_sessions.ipynb #0efb9c90
-def _env(env:dict) -> dict:
-    "`env`, checked to map names to strings, as a kernel's environment must"
-    if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str) for k,v in env.items()):
-        raise TypeError(f"a kernel's `env` maps variable names to strings, such as {{'KERNEL_USERNAME': 'ada'}}, not {env!r}")
-    return env
+def _username() -> str:
+    "The user name a gateway is told: `$KERNEL_USERNAME`, else the local login name"
+    try: return os.environ.get('KERNEL_USERNAME') or getpass.getuser()
+    except (OSError, KeyError): return ''  # a uid with no name (some containers): let the gateway decide
 
+def _env(env:dict=None) -> dict:
+    "`env` (checked to map names to strings, as a kernel's environment must) with `KERNEL_USERNAME` defaulted"
+    if env is not None and (not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str) for k,v in env.items())):
+        raise TypeError(f"a kernel's `env` maps variable names to strings, such as {{'KERNEL_USERNAME': 'ada'}}, not {env!r}")
+    user = _username()
+    return {**({'KERNEL_USERNAME': user} if user else {}), **(env or {})}
+
+# %% ../nbs/03_sessions.ipynb #4c8c3153
 class NoSuchKernel(JupyterError):
     "The server has no kernelspec of that name"
     hint = 'pick one of `jp.kernelspecs()` or install that kernel'
 
+_REFUSED = re.compile(r"User '([^']*)' is (?:not authorized|not in the set of users authorized)")  # Enterprise Gateway's 403
+
 def _start_error(jp:Jupyter, e:JupyterError, name:str=None) -> JupyterError:
-    "The error to raise when starting kernel `name` failed with `e`, naming the kernel"
+    "The error to raise when starting kernel `name` failed with `e`, naming the kernel, or the user a gateway refused"
+    if e.status in (403, 500) and (m := _REFUSED.search(e.message)):  # a session's kernel: 500 "HTTP 403: User ..."
+        said = e.message[m.start():].rstrip('."')
+        fix = ("its /api/sessions does not pass `env` on: start the kernel with `jp.kernels.start(env={'KERNEL_USERNAME': 'alice'})` "
+               "and connect to it, or put a Jupyter server with KERNEL_USERNAME in its environment in front of the gateway"
+               ) if '/api/sessions' in e.url else ("start them for another user: `jp.kernels.start(env={'KERNEL_USERNAME': 'alice'})`, "
+               "or `--kernel-env KERNEL_USERNAME=alice` on the command line")
+        return PermissionDenied(f"the gateway refuses to start kernels for user {m[1]!r}, the KERNEL_USERNAME it was sent ({said}); {fix}",
+                                403, e.method, e.url, e.reason)
     if not name or not e.status or e.status < 500: return e
     try: specs = jp.kernelspecs()['kernelspecs']
     except JupyterError: return e
@@ -74,7 +91,7 @@ def start(self:Kernels,
          ) -> dict:      # the new kernel's model
     "Start a kernel from kernelspec `name` and return its model"
     if name is not None and not isinstance(name, str): raise TypeError(f"kernel names are strings such as 'python3', not {name!r}")
-    body = {**({'name': name} if name else {}), **({'env': _env(env)} if env else {})}
+    body = {**({'name': name} if name else {}), 'env': _env(env)}
     try: return self.jp.request('POST', 'api/kernels', json=body)
     except JupyterError as e: raise _start_error(self.jp, e, name) from None
 
@@ -150,7 +167,7 @@ def create(self:Sessions,
     "Create a session binding `path` to a kernel, or return the session `path` already has"
     if not isinstance(path, str) or not path: raise ValueError(f"a session needs a path, such as 'analysis.ipynb', not {path!r}")
     body, ref = {'path': path, 'type': type, **({'name': name} if name is not None else {})}, _kernel_ref(kernel, kernel_id)
-    if env: ref = {**(ref or {}), 'env': _env(env)}
+    if not (ref and 'id' in ref): ref = {**(ref or {}), 'env': _env(env)}  # a kernel it starts
     return self._request_kernel('POST', 'api/sessions', body, ref)
 
 # %% ../nbs/03_sessions.ipynb #b7c822d5
