@@ -66,24 +66,20 @@ class Trace:
 
 # %% ../nbs/14_trace.ipynb #f0d10885
 @patch(as_prop=True)
-def http(self:Trace): return self.filter(kind='http')
+def http(self:Trace) -> Trace:
+    "The HTTP requests only"
+    return self.filter(kind='http')
 
 @patch(as_prop=True)
-def ws(self:Trace): return self.filter(kind='ws')
+def ws(self:Trace) -> Trace:
+    "The WebSocket messages only"
+    return self.filter(kind='ws')
 
 @patch
 def filter(self:Trace, **kw) -> Trace:
     "The events whose keys equal all of `kw`'s values (a list or tuple value matches any of its items)"
     ok = lambda ev: all(ev.get(k) in v if isinstance(v, (list, tuple, set)) else ev.get(k) == v for k,v in kw.items())
     return Trace([e for e in self.events if ok(e)], self.t0)
-
-_UUID = re.compile(r'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}')
-
-@patch
-def stable(self:Trace) -> Trace:
-    "The same events without timings, ids in paths shown as `<id>`: output that does not change from run to run"
-    fix = lambda e: {**e, 'ms': None, **({'ms_taken': None, 'path': _UUID.sub('<id>', e['path'])} if e['kind'] == 'http' else {})}
-    return Trace([fix(e) for e in self.events], self.t0)
 
 @patch
 def to_dicts(self:Trace, content:bool=False) -> list:
@@ -101,30 +97,56 @@ def _row(e:dict) -> list:
     parent = f" ← {e['parent_msg_type']}" if e['parent_msg_type'] and e['direction'] == 'recv' else ''
     return [ms, f"{arrow} {e['channel']} {e['msg_type']}{parent}", _summary(e), e['size']]
 
-_HEAD = ['ms', 'message', 'answer / content', 'bytes']
+@patch
+def _table(self:Trace) -> list:
+    "Header and rows of the table; no `ms` column when no event has a time (a stable trace)"
+    head = ['ms', 'message', 'answer / content', 'bytes' if all(e.get('ids_counted', True) for e in self.ws) else 'bytes (no ids)']
+    rows = [head] + [['' if v is None else str(v) for v in _row(e)] for e in self.events]
+    return [r[1:] for r in rows] if all(e['ms'] is None for e in self.events) else rows
 
 @patch
 def _repr_markdown_(self:Trace) -> str:
-    esc = lambda v: '' if v is None else str(v).replace('|', '\\|').replace('\n', ' ')
-    rows = [_HEAD, ['--:', ':--', ':--', '--:']] + [list(map(esc, _row(e))) for e in self.events]
-    return '\n'.join('| ' + ' | '.join(r) + ' |' for r in rows) if self.events else '*(empty trace)*'
+    esc = lambda v: v.replace('&', '&amp;').replace('<', '&lt;').replace('>', '&gt;').replace('|', '\\|').replace('\n', ' ')
+    rows = self._table()
+    align = {'ms': '--:', 'bytes': '--:'}
+    rows = rows[:1] + [[align.get(h.split()[0], ':--') for h in rows[0]]] + rows[1:]
+    return '\n'.join('| ' + ' | '.join(map(esc, r)) + ' |' for r in rows) if self.events else '*(empty trace)*'
 
 @patch
 def __str__(self:Trace) -> str:
-    rows = [_HEAD] + [['' if v is None else str(v) for v in _row(e)] for e in self.events]
-    w = [max(len(r[i]) for r in rows) for i in range(4)]
-    fmt = lambda r: f"{r[0]:>{w[0]}}  {r[1]:<{w[1]}}  {r[2]:<{w[2]}}  {r[3]:>{w[3]}}".rstrip()
-    return '\n'.join(fmt(r) for r in rows)
+    rows = self._table()
+    w = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    right = [h.split()[0] in ('ms', 'bytes') for h in rows[0]]
+    return '\n'.join('  '.join(f"{v:>{n}}" if r else f"{v:<{n}}" for v,n,r in zip(row, w, right)).rstrip() for row in rows)
 
 @patch
 def __repr__(self:Trace) -> str: return f"Trace({len(self.events)} events: {len(self.http)} http, {len(self.ws)} ws)"
 
+# %% ../nbs/14_trace.ipynb #9c1f3e5d
+_UUID = re.compile(r'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}')
+
+def _stable(e:dict) -> dict:
+    "Event `e` without what changes from run to run: timings, ids in paths, a message's ids (and their bytes)"
+    if e['kind'] == 'http': return {**e, 'ms': None, 'ms_taken': None, 'path': _UUID.sub('<id>', e['path'])}
+    ids = [i for i in (e.get('msg_id'), e.get('parent_id')) if i]
+    size = None if e.get('size') is None else e['size'] - sum(map(len, ids))
+    mask = lambda i: i and '<id>'
+    return {**e, 'ms': None, 'msg_id': mask(e.get('msg_id')), 'parent_id': mask(e.get('parent_id')), 'size': size, 'ids_counted': False}
+
+@patch
+def stable(self:Trace) -> Trace:
+    "The same events without timings, ids shown as `<id>`, message sizes without the ids: output that does not change from run to run"
+    return Trace([_stable(e) for e in self.events], self.t0)
+
 # %% ../nbs/14_trace.ipynb #6fffd243
 @patch
-def __enter__(self:Trace): return self
+def __enter__(self:Trace) -> Trace:
+    "The trace itself, recording until the block ends"
+    return self
 
 @patch
 def __exit__(self:Trace, *exc):
+    "Stop recording: detach the trace from its client"
     if self.client is not None and self._observe in self.client.observers: self.client.observers.remove(self._observe)
 
 @patch
