@@ -10,7 +10,6 @@ __all__ = ['server_config', 'batch_kernelspec', 'ServerStartError', 'LocalServer
 # %% ../nbs/00_server.ipynb #f4903a26
 import os, sys, json, time, atexit, shutil, signal, secrets, tempfile, warnings, subprocess
 from pathlib import Path
-import requests
 from fastcore.basics import patch
 
 # %% ../nbs/00_server.ipynb #05bb5a42
@@ -42,7 +41,7 @@ def batch_kernelspec(data_dir) -> Path:
 
 # %% ../nbs/00_server.ipynb #cb0ae348
 _LAUNCHER = '''
-import os, sys, signal, threading, time, importlib
+import asyncio, json, os, sys, signal, threading, time, importlib
 owner = int(sys.argv.pop(1))
 module,main = sys.argv.pop(1).split(':')
 sys.modules.setdefault('rfc3987_syntax', None)  # see 'Starting fast' below
@@ -50,7 +49,27 @@ def watch():
     while os.getppid() == owner: time.sleep(0.5)
     os.kill(os.getpid(), signal.SIGTERM)
 threading.Thread(target=watch, daemon=True).start()
-sys.exit(getattr(importlib.import_module(module), main)())
+
+def _jupyter_server_extension_points(): return [{'module': 'jupyter_playground_prestart'}]
+def _load_jupyter_server_extension(app):  # see 'The kernel starts with the server' below
+    sm, km, early = app.session_manager, app.kernel_manager, {}
+    start = sm.start_kernel_for_session
+    for path, name in json.loads(os.environ.pop('JUPYTER_PLAYGROUND_PRESTART', '[]')):
+        try: early[path, name or km.default_kernel_name] = asyncio.get_event_loop().run_until_complete(start(None, path, None, 'notebook', name))
+        except Exception as e: app.log.warning('jupyter-playground: no early kernel for %s (%s: %s)', path, type(e).__name__, e)
+    async def start_kernel_for_session(session_id, path, name, type, kernel_name, **kw):
+        asked = (path, kernel_name or km.default_kernel_name) if (name, type, kw.get('kernel_id')) == (None, 'notebook', None) else None
+        kid = early.pop(asked, None)
+        if kid in km and await km.get_kernel(kid).is_alive(): return kid
+        return await start(session_id, path, name, type, kernel_name, **kw)
+    sm.start_kernel_for_session = start_kernel_for_session
+sys.modules['jupyter_playground_prestart'] = sys.modules['__main__']
+
+try: code = getattr(importlib.import_module(module), main)()
+except SystemExit as e: code = e.code
+if isinstance(code, str): print(code, file=sys.stderr)
+sys.stdout.flush(); sys.stderr.flush()
+os._exit(code if isinstance(code, int) else 0 if code is None else 1)  # see 'Stopping fast' below
 '''
 
 # %% ../nbs/00_server.ipynb #be412b0a
@@ -76,12 +95,13 @@ class LocalServer:
                  extra_args=(),        # more command line arguments, e.g. `['--ServerApp.base_url=/user/a/']`
                  certfile=None,        # a TLS certificate (PEM): the server then speaks https and wss
                  keyfile=None,         # the certificate's private key, unless it is in `certfile`
+                 prestart=(),          # `(notebook path, kernelspec name or None)` pairs: their kernels start with the server
                 ):
         self.token = token or secrets.token_hex(24)
         self.root_dir = Path(root_dir).resolve() if root_dir is not None else None
         self.port,self.startup_timeout,self.extra_args = port,startup_timeout,list(extra_args)
-        self.certfile,self.keyfile = certfile,keyfile
-        self.url,self.pid,self.proc,self._tmp,self._temp_root = None,None,None,None,False
+        self.certfile,self.keyfile,self.prestart = certfile,keyfile,[list(p) for p in prestart]
+        self.url,self.pid,self.proc,self._tmp,self._temp_root,self._ready = None,None,None,None,False,False
 
     def __repr__(self):
         state = 'running' if self.running else 'stopped'
@@ -103,8 +123,10 @@ def log(self:LocalServer, n:int=25) -> str:
 
 @patch
 def _config(self:LocalServer) -> dict:
-    "The settings written to `_config_file` in the private config dir"
-    return server_config(self.root_dir, self.token, self.port or 0, self.certfile, self.keyfile)
+    "The settings written to `_config_file` in the private config dir, with the launcher's extension when kernels start early"
+    cfg = server_config(self.root_dir, self.token, self.port or 0, self.certfile, self.keyfile)
+    if self.prestart: cfg['ServerApp']['jpserver_extensions'] = {'jupyter_playground_prestart': True}
+    return cfg
 
 @patch
 def _scrubbed(self:LocalServer, name:str) -> bool:
@@ -114,6 +136,7 @@ def _scrubbed(self:LocalServer, name:str) -> bool:
 @patch
 def _ping(self:LocalServer, method:str, path:str):
     "`method path` to our own server on 127.0.0.1: its certificate, if any, is not checked, since we started it"
+    import requests
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', requests.packages.urllib3.exceptions.InsecureRequestWarning)
         return requests.request(method, self.url + path, headers={'Authorization': f'token {self.token}'}, timeout=2, verify=False)
@@ -126,8 +149,17 @@ def __exit__(self:LocalServer, *exc): self.stop()
 # %% ../nbs/00_server.ipynb #f0215f18
 @patch
 def start(self:LocalServer):
-    "Start the server and return `self` once `GET /api/status` answers"
-    if self.running: return self
+    "Start the server (unless `_launch()` did) and return `self` once `GET /api/status` answers"
+    if not self.running: self._launch()
+    if not self._ready:
+        try: self._wait_ready()
+        except BaseException: self.stop(); raise
+        self._ready = True
+    return self
+
+@patch
+def _launch(self:LocalServer):
+    "Start the server process and return at once: what the caller does meanwhile overlaps the server's start"
     self._tmp = Path(tempfile.mkdtemp(prefix='jupyter-playground-'))
     cfg_dir,self.runtime_dir,tmp = self._tmp/'config',self._tmp/'runtime',self._tmp/'tmp'
     for d in cfg_dir,self.runtime_dir,tmp: d.mkdir(mode=0o700)
@@ -138,6 +170,7 @@ def start(self:LocalServer):
     (cfg_dir/self._config_file).write_text(json.dumps(self._config()))
     env = {k:v for k,v in os.environ.items() if not self._scrubbed(k)}
     batch_kernelspec(self._tmp/'data')
+    if self.prestart: env['JUPYTER_PLAYGROUND_PRESTART'] = json.dumps(self.prestart)
     env.update(JUPYTER_CONFIG_DIR=str(cfg_dir), JUPYTER_RUNTIME_DIR=str(self.runtime_dir), TMPDIR=str(tmp),
                JUPYTER_PATH=os.pathsep.join(filter(None, [str(self._tmp/'data'), env.get('JUPYTER_PATH')])))
     with open(self.log_path, 'wb') as log:
@@ -146,9 +179,6 @@ def start(self:LocalServer):
                                      env=env, cwd=self.root_dir, start_new_session=True)
     self.pid = self.proc.pid
     atexit.register(self.stop)
-    try: self._wait_ready()
-    except BaseException: self.stop(); raise
-    return self
 
 # %% ../nbs/00_server.ipynb #61505c6c
 @patch
@@ -160,6 +190,7 @@ def _find_url(self:LocalServer):
 @patch
 def _wait_ready(self:LocalServer):
     "Wait for the URL, then for `GET _ready_path` to answer; raise `ServerStartError` otherwise"
+    import requests
     deadline = time.monotonic() + self.startup_timeout
     while time.monotonic() < deadline:
         if self.proc.poll() is not None:
@@ -181,7 +212,7 @@ def stop(self:LocalServer, timeout:float=10):
     if p is None: return
     if p.poll() is None and self.url and self._shutdown_path:
         try: self._ping('POST', self._shutdown_path)
-        except requests.RequestException: pass
+        except OSError: pass  # requests' errors are OSErrors: the process is stopped by signal then
     # without a shutdown endpoint, SIGTERM is the first request and gets the `timeout`
     for i,sig in enumerate(((None,) if self._shutdown_path else ()) + (signal.SIGTERM, signal.SIGKILL)):
         if sig is not None and p.poll() is None: p.send_signal(sig)
@@ -190,7 +221,7 @@ def stop(self:LocalServer, timeout:float=10):
     atexit.unregister(self.stop)
     self.proc = None
     if self._tmp: shutil.rmtree(self._tmp, ignore_errors=True)
-    self._tmp,self.url = None,None
+    self._tmp,self.url,self._ready = None,None,False
 
 # %% ../nbs/00_server.ipynb #7375e9c9
 @patch
