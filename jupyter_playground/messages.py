@@ -28,8 +28,10 @@ def new_msg(msg_type:str,        # e.g. 'execute_request', 'kernel_info_request'
     return dict(header=header, parent_header=parent['header'] if parent else {}, metadata={},
                 content=content or {}, buffers=[], channel=channel)
 
-# %% ../nbs/04_messages.ipynb #d444c0a7
+# %% ../nbs/04_messages.ipynb #6e2d4c8a
 V1 = 'v1.kernel.websocket.jupyter.org'
+
+# %% ../nbs/04_messages.ipynb #d444c0a7
 _PARTS = 'header', 'parent_header', 'metadata', 'content'
 
 def _dumps(o) -> bytes: return json.dumps(o, ensure_ascii=False, default=str).encode()
