@@ -370,7 +370,7 @@ def download(self:Contents,
 def room(self:Contents,
          path:str,       # the document
          type:str=None,  # 'notebook' or 'file'; from the name when None (`.ipynb`: a notebook)
-        ) -> dict|None:  # `room_id`, `file_id`, `session_id`, `open`; None when the server has no collaboration
+        ) -> dict|None:  # `room_id`, `file_id`, `session_id`, `open`, `ws_url`; None without collaboration
     "The collaboration room of `path` on a server with jupyter-collaboration, and whether it is open now"
     nb = (type or ('notebook' if str(path).endswith('.ipynb') else 'file')) == 'notebook'
     fmt,kind = ('json', 'notebook') if nb else ('text', 'file')
@@ -382,4 +382,5 @@ def room(self:Contents,
     else:
         self.jp.request('DELETE', f"api/collaboration/fork/{fork['fork_roomid']}", params={'merge': 'false'})
         is_open = True
-    return dict(room_id=rid, file_id=s['fileId'], session_id=s['sessionId'], open=is_open)
+    url = self.jp.ws_url('api/collaboration/room/') + f"{rid}?sessionId={s['sessionId']}"  # the server reads the raw path: `:` as is
+    return dict(room_id=rid, file_id=s['fileId'], session_id=s['sessionId'], open=is_open, ws_url=url)
