@@ -28,9 +28,6 @@ def new_msg(msg_type:str,        # e.g. 'execute_request', 'kernel_info_request'
     return dict(header=header, parent_header=parent['header'] if parent else {}, metadata={},
                 content=content or {}, buffers=[], channel=channel)
 
-# %% ../nbs/04_messages.ipynb #6e2d4c8a
-V1 = 'v1.kernel.websocket.jupyter.org'
-
 # %% ../nbs/04_messages.ipynb #d444c0a7
 _PARTS = 'header', 'parent_header', 'metadata', 'content'
 
@@ -56,6 +53,9 @@ def from_v1(frame:bytes) -> dict:
     try: channel = bytes(channel).decode()
     except UnicodeDecodeError: raise ValueError(f"a channel name that is not UTF-8: {bytes(channel[:20])!r}") from None
     return _valid(dict(zip(_PARTS, map(_json, parts[:4]))), parts[4:], channel)
+
+# %% ../nbs/04_messages.ipynb #6e2d4c8a
+V1 = 'v1.kernel.websocket.jupyter.org'
 
 # %% ../nbs/04_messages.ipynb #c0bd3a84
 def _cut(frame, offsets, start) -> list:
