@@ -71,7 +71,8 @@ def test_listing_disabled(jp, gw):
         with pytest.raises(PermissionDenied) as ei: f()
         e = ei.value
         assert isinstance(e, AuthError) and e.status == 403
-        assert 'accepts this token' in str(e) and 'list_kernels=True' in str(e)
+        assert 'accepts this token' in str(e) and '`--JupyterWebsocketPersonality.list_kernels=True`' in str(e)
+        assert 'EnterpriseGatewayApp' not in str(e)  # the hint names this product's option only
         assert 'check the token' not in str(e) and gw.token not in str(e)
 
 def test_listing_enabled(listing):
@@ -238,4 +239,50 @@ def test_kernel_env_reaches_a_gateway_kernel(jp):
         with jp.connect(k['id']) as kc:
             got = kc.execute("import os; [os.environ.get(v) for v in ('KERNEL_USERNAME', 'KERNEL_WORKING_DIR', 'NOT_A_KERNEL_VAR')]").text
         assert got == "['ada', '/tmp', None]", got  # the gateway passes KERNEL_* only
+    finally: jp.kernels.shutdown(k)
+
+# Another kernel: bash_kernel (pip install bash_kernel; python -m bash_kernel.install --sys-prefix, as .ci/run does)
+
+def _bash_nb(*sources):
+    return {'cells': [{'cell_type': 'code', 'source': s, 'metadata': {}, 'outputs': [], 'execution_count': None, 'id': f'c{i}'}
+                      for i,s in enumerate(sources)],
+            'metadata': {'kernelspec': {'name': 'bash', 'display_name': 'Bash', 'language': 'bash'}}, 'nbformat': 4, 'nbformat_minor': 5}
+
+@pytest.fixture(scope='module')
+def bash():
+    "bash_kernel's kernelspec in this environment, installed the way .ci/run installs it when it is missing"
+    from jupyter_client.kernelspec import KernelSpecManager
+    if 'bash' not in KernelSpecManager().find_kernel_specs():
+        subprocess.run([sys.executable, '-m', 'bash_kernel.install', '--sys-prefix'], check=True, capture_output=True, timeout=60)
+    return 'bash'
+
+def test_bash_notebook_run(bash, tmp_path):
+    with LocalServer(tmp_path) as srv:
+        jp = srv.client()
+        jp.contents.save('b.ipynb', _bash_nb('x=6; echo $((x * 7))', 'echo "x is $x"'))
+        out = run_notebook(jp, 'b.ipynb', progress=False)
+        assert [c['outputs'][0]['text'] for c in out['cells']] == ['42\n', 'x is 6\n']
+        assert out['metadata']['language_info']['name'] == 'bash'
+        assert jp.contents.get('b.ipynb')['content']['cells'][1]['execution_count'] == 2
+        jp.contents.save('bad.ipynb', _bash_nb('echo before', 'ls /nope'))
+        with pytest.raises(CellExecutionError, match='ls /nope'): run_notebook(jp, 'bad.ipynb', progress=False)
+
+def test_bash_notebook_cli(bash, tmp_path):
+    import json
+    (tmp_path/'b.ipynb').write_text(json.dumps(_bash_nb('echo "$((6 * 7))"')))
+    (tmp_path/'bad.ipynb').write_text(json.dumps(_bash_nb('false')))
+    run = lambda nb: subprocess.run(['jupyter-playground', 'run', str(tmp_path/nb)], capture_output=True, text=True, timeout=120)
+    r = run('b.ipynb')
+    assert r.returncode == 0, r.stderr
+    assert ''.join(json.loads((tmp_path/'b.ipynb').read_text())['cells'][0]['outputs'][0]['text']) == '42\n'
+    r = run('bad.ipynb')
+    assert r.returncode == 1 and 'bad.ipynb: cell 1 (false)' in r.stdout + r.stderr
+
+def test_bash_kernel_on_the_gateway(bash, jp):
+    assert 'bash' in jp.kernelspecs()['kernelspecs']
+    k = jp.kernels.start('bash')
+    try:
+        with jp.connect(k['id']) as kc:
+            assert kc.kernel_info()['language_info']['name'] == 'bash'
+            assert kc.execute('echo $((6 * 7))').text == '42\n'
     finally: jp.kernels.shutdown(k)
