@@ -1,4 +1,4 @@
-"""Kernels on a Kernel Gateway, and a Jupyter server under a JupyterHub base path: what changes for a client
+"""Kernels on a Kernel Gateway and an Enterprise Gateway, and a Jupyter server under a JupyterHub base path: what changes for a client
 
 Docs: https://jupyter-playground.github.io/jupyter-playground/gateways.html.md"""
 
