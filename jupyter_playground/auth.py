@@ -6,7 +6,7 @@ Docs: https://jupyter-playground.github.io/jupyter-playground/auth.html.md"""
 
 # %% auto #0
 __all__ = ['JupyterError', 'AuthError', 'NotFound', 'Conflict', 'ServerUnavailable', 'error_for', 'raises', 'Jupyter',
-           'NoEndpoint', 'PermissionDenied']
+           'NoEndpoint', 'PermissionDenied', 'ServerNotRunning']
 
 # %% ../nbs/01_auth.ipynb #d02048ee
 import os, re, ssl, json, time, warnings, http.client
@@ -148,6 +148,7 @@ def send(self:Jupyter,
         else: msg = f"nothing answers at {self.url} ({_unreachable(e)}); is the server running and the URL right?"
         raise ServerUnavailable(msg, method=method, url=url) from None
     self._emit('http', method=method, url=r.url, status=r.status_code, size=None if kwargs.get('stream') else len(r.content), t_start=t0)
+    if (r.history or r.status_code >= 400) and (e := self._hub_answer(r)) is not None: raise e  # JupyterHub answered, not the server
     if r.status_code >= 400: raise self._explain(error_for(r), r)
     return r
 
@@ -228,7 +229,7 @@ def _probe(self:Jupyter, path:str, auth:str=None):
 def _explain(self:Jupyter, e:JupyterError, r:requests.Response) -> JupyterError:
     "`e`, or a clearer error when the answer `r` misleads: a 404 for an endpoint the server lacks, a 403 for a token it accepts"
     auth,base = r.request.headers.get('Authorization'), urlsplit(self.url).path
-    path = urlsplit(r.url).path
+    path = urlsplit((r.history[0] if r.history else r).url).path  # the path asked for: a hub redirects unknown ones into /hub/
     if not path.startswith(base): return e
     rel = unquote(path[len(base):]).strip('/')
     has = lambda p: not _no_handler(self._probe(p, auth))  # whether some handler answers `GET p`
@@ -240,7 +241,7 @@ def _explain(self:Jupyter, e:JupyterError, r:requests.Response) -> JupyterError:
         else:
             gw = (svc == 'api/status' or not has('api/status')) and svc != 'api/kernelspecs' and has('api/kernelspecs')
             msg = f"this server has no /{svc} endpoint" + (f": {_GATEWAY}" if gw else '')
-        return NoEndpoint(msg, e.status, e.method, e.url, e.reason)
+        return NoEndpoint(msg, e.status, e.method, (r.history[0] if r.history else r).url, e.reason)
     if r.status_code == 403 and auth and rel != 'api/kernelspecs':
         k = self._probe('api/kernelspecs', auth)
         if k is None or not k.ok: return e  # the token is refused everywhere: "check the token" is right
@@ -249,6 +250,81 @@ def _explain(self:Jupyter, e:JupyterError, r:requests.Response) -> JupyterError:
         gw = _listing_hint(self._probe('api', auth)) if listing else ''
         return PermissionDenied(f"the server accepts this token but refuses this request{said}{gw}", e.status, e.method, e.url, e.reason)
     return e
+
+# %% ../nbs/01_auth.ipynb #4b577e2f
+class ServerNotRunning(ServerUnavailable):
+    "A JupyterHub user's server that does not run: `state` is 'stopped', 'starting' or 'stopping' (`None`: the hub did not say)"
+    def __init__(self, message:str='', status:int=None, method:str='', url:str='', reason:str=None, state:str=None):
+        self.state = state
+        super().__init__(message, status, method, url, reason)
+    def __reduce__(self): return type(self), (self.message, self.status, self.method, self.url, self.reason, self.state)
+    def _describe(self):
+        where = f"{self.method} {unquote(urlsplit(self.url).path)}".strip()
+        return f"{where}: {self.message}" if where else self.message
+
+    @classmethod
+    def of(cls, user:str, server_name:str='', state:str=None, **kwargs):
+        "The error for `user`'s server `server_name` in `state`, saying what to do; `kwargs` as for `JupyterError`"
+        who = f"{user}'s server" + (f" {server_name!r}" if server_name else '')
+        call = f"`hub.start({user!r}" + (f", {server_name!r}" if server_name else '') + ")`"
+        msg = {'starting': f"{who} is still starting: wait for it with {call}, which returns once the server answers",
+               'stopping': f"{who} is stopping: once it has stopped, start it again with {call}",
+               'stopped': f"{who} is not running: start it with {call}"}.get(
+               state, f"{who} is not running, or still starting (this token may not ask the hub which): start it with {call}")
+        return cls(msg, state=state, **kwargs)
+
+def _server_state(s:dict) -> str:
+    "'running', 'starting', 'stopping' or 'stopped': the state of the hub's server model `s` (`None`: no such server)"
+    if not s: return 'stopped'
+    return {'spawn': 'starting', 'stop': 'stopping'}.get(s.get('pending')) or ('running' if s.get('ready') else 'stopped')
+
+
+# %% ../nbs/01_auth.ipynb #65d84557
+_HUB_GONE = re.compile(r"JupyterHub server no longer running at .*? Restart the server at (\S+?/)spawn/([^/]+)(?:/(.+))?$")
+
+@patch
+def _hub_answer(self:Jupyter, r:requests.Response, method:str=None, url:str=None):
+    "The error to raise when JupyterHub answered `r` for the server (its login page, a server not running), else `None`"
+    first = r.history[0] if r.history else r
+    method,url,path = method or first.request.method, url or first.url, urlsplit(r.url).path
+    if r.history and re.search(r'/hub/login/?$', path):
+        why = 'it does not accept the token' if first.request.headers.get('Authorization') else 'no token was sent'
+        return AuthError(f"JupyterHub sent the request to its login page: {why} (a user's API token, or a hub token with "
+                         "the access:servers scope, opens a user's server)", first.status_code, method, url)
+    m = _HUB_GONE.search(_error_body(r)[0]) if r.status_code in (424, 503) else None
+    if m: return self._not_running(m[1], unquote(m[2]), unquote(m[3] or ''), status=r.status_code, method=method, url=url)
+    if r.history and (m := re.search(r'/hub/spawn-pending/([^/]+)/?([^/]*)', path)):  # a page, not an API path
+        return self._not_running(r.url[:r.url.index('/spawn-pending/') + 1], unquote(m[1]), unquote(m[2]), method=method, url=url)
+    if r.status_code == 403 and r.text.lstrip().startswith('<') and r.request.method != 'GET':  # the hub's page, not the server's JSON
+        p = self._probe('api/kernelspecs', first.request.headers.get('Authorization'))
+        if p is None or not (p.history or p.status_code >= 400): return None
+        if p.history and _no_handler(p):  # a wrong URL, sent into /hub/: no server there
+            e = self._explain(error_for(p), p)
+            return NoEndpoint(e.message, r.status_code, method, url) if isinstance(e, NoEndpoint) else None
+        return self._hub_answer(p, method, url)
+    return None
+
+
+# %% ../nbs/01_auth.ipynb #68fca10b
+@patch
+def _not_running(self:Jupyter, hub:str, user:str, server_name:str='', **kwargs) -> ServerNotRunning:
+    "`ServerNotRunning` for `user`'s server, in the state the hub's API at `hub` (its `/hub/` URL) gives, if it tells us"
+    url,t0,state = f"{hub}api/users/{quote(user, safe='')}", time.perf_counter(), None
+    try:
+        r = self.http.get(url, timeout=(min(5, self.timeout), self.timeout), verify=self.verify, allow_redirects=False)
+        self._emit('http', method='GET', url=url, status=r.status_code, size=len(r.content), t_start=t0)
+        if r.status_code == 200: state = _server_state(r.json().get('servers', {}).get(server_name))
+    except (requests.RequestException, ValueError, AttributeError): pass
+    return ServerNotRunning.of(user, server_name, 'starting' if state == 'running' else state, **kwargs)
+
+@patch
+def _redirected(self:Jupyter, url:str) -> JupyterError:
+    "The error for a WebSocket handshake at `url` that was redirected (a client cannot follow it): JupyterHub's answer, if it is one"
+    p = self._probe('api/kernelspecs', self.http.headers.get('Authorization'))
+    e = self._hub_answer(p, 'GET', url) if p is not None and (p.history or p.status_code >= 400) else None
+    return e or ServerUnavailable(f"the server redirected the WebSocket handshake: is {self.url} the server's URL, base path included?",
+                                  method='GET', url=url)
+
 
 # %% ../nbs/01_auth.ipynb #c9f5e3a2
 def _ssl_context(verify=True) -> ssl.SSLContext:

@@ -71,6 +71,7 @@ class WebSocketDriver(Driver):
         status, url = getattr(getattr(e, 'response', None), 'status_code', None), self.url.split('?')[0]
         if status == 404: return NotFound(self.missing, 404, 'GET', url)
         if status in (401, 403): return AuthError("the server refused our token", status, 'GET', url)
+        if status in (301, 302, 303, 307, 308) or 'cannot follow redirect' in str(e): return self.jp._redirected(url)  # JupyterHub's, say
         if status: return JupyterError("the WebSocket handshake failed", status, 'GET', url)
         if isinstance(e, ssl.SSLError): return ServerUnavailable(_tls_failure(e), method='GET', url=url)
         if isinstance(e, OSError):  # refused, reset, timed out: say so in the words the REST calls use

@@ -226,6 +226,7 @@ def _reconnect(self:Connection):
         except JupyterError as e:
             err = e
             if isinstance(e, AuthError): break
+            if getattr(e, 'state', None) == 'stopped': return self._fail(ConnectionLost, f"the connection dropped and cannot be reopened ({e})", final=True)  # a hub's server
         else: self.reconnects += 1; self._stale = True; return ws
     self._fail(ConnectionLost, f"the connection dropped and could not be reopened in {sum(self.retries):g} s ({err})", final=True)
 
