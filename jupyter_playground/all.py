@@ -17,3 +17,4 @@ from .events import *
 from .rest import *
 from .notebooks import *
 from .trace import *
+from .hub import *
