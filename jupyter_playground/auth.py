@@ -251,7 +251,7 @@ def _explain(self:Jupyter, e:JupyterError, r:requests.Response) -> JupyterError:
         return PermissionDenied(f"the server accepts this token but refuses this request{said}{gw}", e.status, e.method, e.url, e.reason)
     return e
 
-# %% ../nbs/01_auth.ipynb #4b577e2f
+# %% ../nbs/01_auth.ipynb #18627511
 class ServerNotRunning(ServerUnavailable):
     "A JupyterHub user's server that does not run: `state` is 'stopped', 'starting' or 'stopping' (`None`: the hub did not say)"
     def __init__(self, message:str='', status:int=None, method:str='', url:str='', reason:str=None, state:str=None):
@@ -279,7 +279,7 @@ def _server_state(s:dict) -> str:
     return {'spawn': 'starting', 'stop': 'stopping'}.get(s.get('pending')) or ('running' if s.get('ready') else 'stopped')
 
 
-# %% ../nbs/01_auth.ipynb #65d84557
+# %% ../nbs/01_auth.ipynb #9f036e81
 _HUB_GONE = re.compile(r"JupyterHub server no longer running at .*? Restart the server at (\S+?/)spawn/([^/]+)(?:/(.+))?$")
 
 @patch
@@ -305,7 +305,7 @@ def _hub_answer(self:Jupyter, r:requests.Response, method:str=None, url:str=None
     return None
 
 
-# %% ../nbs/01_auth.ipynb #68fca10b
+# %% ../nbs/01_auth.ipynb #3b2ec96a
 @patch
 def _not_running(self:Jupyter, hub:str, user:str, server_name:str='', **kwargs) -> ServerNotRunning:
     "`ServerNotRunning` for `user`'s server, in the state the hub's API at `hub` (its `/hub/` URL) gives, if it tells us"
