@@ -1,7 +1,7 @@
 """The docs site as a reader sees it: `python tools/docs.py --fallback` builds it (the `site` fixture), and one headless
 Chromium, driven over the DevTools protocol, opens every page at 1280 px and at 420 px, follows every fragment link,
 types into the search box and saves screenshots into `_docs/screens/`"""
-import base64, json, os, re, shutil, signal, subprocess, tempfile, time, urllib.request
+import base64, inspect, json, os, re, shutil, signal, subprocess, tempfile, time, urllib.request
 from html.parser import HTMLParser
 from pathlib import Path
 import pytest
@@ -32,7 +32,8 @@ class Browser:
             time.sleep(0.05)
         port = port_file.read_text().split()[0]
         tabs = json.load(urllib.request.urlopen(f'http://127.0.0.1:{port}/json/list', timeout=10))
-        self.ws = connect(next(t for t in tabs if t['type'] == 'page')['webSocketDebuggerUrl'], max_size=None, open_timeout=10)
+        legacy = {'legacy': True} if 'legacy' in inspect.signature(connect).parameters else {}  # a plain connection, not a context manager
+        self.ws = connect(next(t for t in tabs if t['type'] == 'page')['webSocketDebuggerUrl'], max_size=None, open_timeout=10, **legacy)
         self.n, self.width = 0, None
         self.send('Page.enable')
 
