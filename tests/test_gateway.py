@@ -271,12 +271,11 @@ def test_bash_notebook_cli(bash, tmp_path):
     import json
     (tmp_path/'b.ipynb').write_text(json.dumps(_bash_nb('echo "$((6 * 7))"')))
     (tmp_path/'bad.ipynb').write_text(json.dumps(_bash_nb('false')))
-    run = lambda nb: subprocess.run(['jupyter-playground', 'run', str(tmp_path/nb)], capture_output=True, text=True, timeout=120)
-    r = run('b.ipynb')
-    assert r.returncode == 0, r.stderr
+    # both in one command: one embedded server for the folder
+    r = subprocess.run(['jupyter-playground', 'run', str(tmp_path/'b.ipynb'), str(tmp_path/'bad.ipynb')], capture_output=True, text=True, timeout=120)
+    said = r.stdout + r.stderr
+    assert r.returncode == 1 and 'b.ipynb: ok' in said and 'bad.ipynb: cell 1 (false)' in said, said
     assert ''.join(json.loads((tmp_path/'b.ipynb').read_text())['cells'][0]['outputs'][0]['text']) == '42\n'
-    r = run('bad.ipynb')
-    assert r.returncode == 1 and 'bad.ipynb: cell 1 (false)' in r.stdout + r.stderr
 
 def test_bash_kernel_on_the_gateway(bash, jp):
     assert 'bash' in jp.kernelspecs()['kernelspecs']
