@@ -114,13 +114,16 @@ def _repr_markdown_(self:Trace) -> str:
 
 @patch
 def __str__(self:Trace) -> str:
+    "The table as plain text, for a terminal or a log"
     rows = self._table()
     w = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     right = [h.split()[0] in ('ms', 'bytes') for h in rows[0]]
     return '\n'.join('  '.join(f"{v:>{n}}" if r else f"{v:<{n}}" for v,n,r in zip(row, w, right)).rstrip() for row in rows)
 
 @patch
-def __repr__(self:Trace) -> str: return f"Trace({len(self.events)} events: {len(self.http)} http, {len(self.ws)} ws)"
+def __repr__(self:Trace) -> str:
+    "How many events of each kind: `Trace(3 events: 3 http, 0 ws)`"
+    return f"Trace({len(self.events)} events: {len(self.http)} http, {len(self.ws)} ws)"
 
 # %% ../nbs/14_trace.ipynb #9c1f3e5d
 _UUID = re.compile(r'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}')
