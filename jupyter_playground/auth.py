@@ -293,6 +293,8 @@ def _hub_answer(self:Jupyter, r:requests.Response, method:str=None, url:str=None
                          "the access:servers scope, opens a user's server)", first.status_code, method, url)
     m = _HUB_GONE.search(_error_body(r)[0]) if r.status_code in (424, 503) else None
     if m: return self._not_running(m[1], unquote(m[2]), unquote(m[3] or ''), status=r.status_code, method=method, url=url)
+    if r.status_code == 424 and (m := re.search(r'/hub/user/([^/]+)/', path)):  # its page for a path outside /api/
+        return self._not_running(r.url[:r.url.index('/hub/') + 5], unquote(m[1]), status=424, method=method, url=url)
     if r.history and (m := re.search(r'/hub/spawn-pending/([^/]+)/?([^/]*)', path)):  # a page, not an API path
         return self._not_running(r.url[:r.url.index('/spawn-pending/') + 1], unquote(m[1]), unquote(m[2]), method=method, url=url)
     if r.status_code == 403 and r.text.lstrip().startswith('<') and r.request.method != 'GET':  # the hub's page, not the server's JSON
@@ -302,6 +304,9 @@ def _hub_answer(self:Jupyter, r:requests.Response, method:str=None, url:str=None
             e = self._explain(error_for(p), p)
             return NoEndpoint(e.message, r.status_code, method, url) if isinstance(e, NoEndpoint) else None
         return self._hub_answer(p, method, url)
+    if r.history and r.status_code < 400 and '/hub/' in path and 'html' in r.headers.get('Content-Type', ''):  # another page of the hub's
+        return JupyterError(f"JupyterHub answered with its page {path} instead of the server: is {self.url} a running server's URL?",
+                            r.status_code, method, url)
     return None
 
 

@@ -7,7 +7,7 @@ Docs: https://jupyter-playground.github.io/jupyter-playground/hub.html.md"""
 # %% auto #0
 __all__ = ['CHP_DIR', 'HUB_CONFIG', 'find_chp', 'LocalHub', 'HubAuthError', 'Hub']
 
-# %% ../nbs/19_hub.ipynb #0a4db7e5
+# %% ../nbs/19_hub.ipynb #3ee808e9
 import os, re, sys, json, time, atexit, shutil, signal, secrets, tempfile, subprocess, importlib.util
 from pathlib import Path
 from string import Template
@@ -18,7 +18,7 @@ from .auth import (Jupyter, JupyterError, AuthError, NotFound, NoEndpoint, Permi
                    ServerNotRunning, error_for, _error_body, _server_state, _unreachable, _parse_url)
 from .server import ServerStartError, _LAUNCHER, _tail
 
-# %% ../nbs/19_hub.ipynb #b67c3339
+# %% ../nbs/19_hub.ipynb #5251b868
 CHP_DIR = Path.home()/'.cache'/'jupyter-playground'/'chp'  # where `find_chp` installs configurable-http-proxy
 
 def find_chp(install:bool=True) -> str:
@@ -34,7 +34,7 @@ def find_chp(install:bool=True) -> str:
         raise ServerStartError(f"`npm install configurable-http-proxy` failed:\n{(r.stderr or r.stdout)[-2000:]}")
     return str(exe)
 
-# %% ../nbs/19_hub.ipynb #d01ef543
+# %% ../nbs/19_hub.ipynb #5ce1081e
 HUB_CONFIG = """\
 # jupyterhub_config.py: a throwaway JupyterHub on 127.0.0.1, as `LocalHub` writes it
 import os, sys, asyncio
@@ -79,7 +79,7 @@ c.SimpleLocalProcessSpawner.home_dir_template = os.path.abspath('home') + '/{use
 c.JupyterHub.tornado_settings = dict(slow_spawn_timeout=0, slow_stop_timeout=0)
 """
 
-# %% ../nbs/19_hub.ipynb #beaa40ac
+# %% ../nbs/19_hub.ipynb #2c12a84e
 class LocalHub:
     "A real JupyterHub on 127.0.0.1: configurable-http-proxy, the DummyAuthenticator, local users' servers, a service token"
     def __init__(self,
@@ -103,7 +103,7 @@ class LocalHub:
     def __enter__(self): return self.start()
     def __exit__(self, *exc): self.stop()
 
-# %% ../nbs/19_hub.ipynb #8f0a623d
+# %% ../nbs/19_hub.ipynb #929db242
 def _free_ports(n:int) -> list:
     "`n` different free ports on 127.0.0.1"
     from fastcore.net import free_port
@@ -133,7 +133,7 @@ def start(self:LocalHub):
     except BaseException: self.stop(); raise
     return self
 
-# %% ../nbs/19_hub.ipynb #a34e27e6
+# %% ../nbs/19_hub.ipynb #da42075b
 @patch
 def _wait_ready(self:LocalHub):
     "Wait for `GET /hub/api/` to answer through the proxy; raise `ServerStartError` with the log otherwise"
@@ -162,7 +162,7 @@ def stop(self:LocalHub, timeout:float=30):
     shutil.rmtree(self.dir, ignore_errors=True)
     self.proc,self.url,self.dir = None,None,None
 
-# %% ../nbs/19_hub.ipynb #5bf7be78
+# %% ../nbs/19_hub.ipynb #dbad2e24
 def _env_hub_url() -> str:
     "The hub's URL as a hub's servers see it: `$JUPYTERHUB_PUBLIC_HUB_URL` or `$JUPYTERHUB_API_URL`, without `hub/` or `hub/api/`"
     u = os.environ.get('JUPYTERHUB_PUBLIC_HUB_URL') or os.environ.get('JUPYTERHUB_API_URL')
@@ -188,7 +188,7 @@ class Hub:
         if token: self.http.headers['Authorization'] = f'token {token}'
     def __repr__(self): return f"Hub({self.url!r})"
 
-# %% ../nbs/19_hub.ipynb #39c55e5f
+# %% ../nbs/19_hub.ipynb #98e38226
 @patch
 def send(self:Hub,
          method:str,    # HTTP method
@@ -222,7 +222,7 @@ def request(self:Hub, method:str, path:str='', **kwargs):
     r = self.send(method, path, **kwargs)
     return r.json() if r.content.strip() else None
 
-# %% ../nbs/19_hub.ipynb #235aa2e9
+# %% ../nbs/19_hub.ipynb #01b2e61d
 @patch
 def users(self:Hub) -> list:
     "The hub's users, as user models (`GET /hub/api/users`)"
@@ -243,7 +243,7 @@ def state(self:Hub, name:str, server_name:str='') -> str:
     "The state of `name`'s server `server_name`: 'running', 'starting', 'stopping' or 'stopped'"
     return _server_state(self.user(name)['servers'].get(server_name))
 
-# %% ../nbs/19_hub.ipynb #6d0c6663
+# %% ../nbs/19_hub.ipynb #f5cd1ff7
 @patch
 def progress(self:Hub,
              name:str,             # the user
@@ -279,7 +279,7 @@ def _server_url(self:Hub, name:str, server_name:str='') -> str:
     "The URL where `name`'s server `server_name` is (or would be) served"
     return self.url + f"user/{quote(name, safe='')}/" + (f"{quote(server_name, safe='')}/" if server_name else '')
 
-# %% ../nbs/19_hub.ipynb #0ff863b7
+# %% ../nbs/19_hub.ipynb #c8dd4a8a
 @patch
 def start(self:Hub,
           name:str,            # the user
@@ -304,7 +304,7 @@ def start(self:Hub,
             if time.monotonic() > deadline: raise
             time.sleep(0.1)
 
-# %% ../nbs/19_hub.ipynb #0cf06b66
+# %% ../nbs/19_hub.ipynb #626e2dd4
 @patch
 def _client(self:Hub, name:str, server_name:str='') -> Jupyter:
     "A `Jupyter` for `name`'s server, at the URL the hub gives it, with our token"
@@ -321,7 +321,7 @@ def _wait(self:Hub, name:str, server_name:str, want:str, deadline:float) -> str:
         time.sleep(0.1)
     return state
 
-# %% ../nbs/19_hub.ipynb #e63b90d6
+# %% ../nbs/19_hub.ipynb #f3609961
 @patch
 def server(self:Hub, name:str, server_name:str='') -> Jupyter:
     "A `Jupyter` for `name`'s running server; `ServerNotRunning`, naming its state, when it does not run"

@@ -64,7 +64,8 @@ def test_named_server_with_a_unicode_user(hub, lh):
 def test_not_running(hub, lh):
     jp = Jupyter(lh.url + 'user/bob/', lh.token)
     calls = {'GET': jp.status, 'GET kernelspecs': jp.kernelspecs, 'GET kernels': jp.kernels.ls, 'POST': lambda: jp.contents.new(),
-             'PUT': lambda: jp.contents.save('a.txt', 'a'), 'DELETE': lambda: jp.contents.delete('a.txt')}
+             'PUT': lambda: jp.contents.save('a.txt', 'a'), 'DELETE': lambda: jp.contents.delete('a.txt'),
+             'GET a page': lambda: jp.send('GET', 'files/a.txt'), 'GET rest': lambda: jp.files('a.txt')}
     for what, f in calls.items():
         err = pytest.raises(ServerNotRunning, f).value
         assert err.state == 'stopped', what
@@ -74,7 +75,7 @@ def test_not_running(hub, lh):
 
 def test_starting_then_stopping(hub, lh):
     jp = Jupyter(lh.url + 'user/bob/', lh.token)
-    assert hub.send('POST', 'users/bob/server', json={'user_options': {'start_delay': 3, 'stop_delay': 2}}).status_code == 202
+    assert hub.send('POST', 'users/bob/server', json={'user_options': {'start_delay': 5, 'stop_delay': 3}}).status_code == 202
     try:
         for f in (jp.status, jp.kernels.start):  # GET answers 424, POST the hub's 403 page: both "still starting"
             err = pytest.raises(ServerNotRunning, f).value
