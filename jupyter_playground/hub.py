@@ -34,7 +34,7 @@ def find_chp(install:bool=True) -> str:
         raise ServerStartError(f"`npm install configurable-http-proxy` failed:\n{(r.stderr or r.stdout)[-2000:]}")
     return str(exe)
 
-# %% ../nbs/19_hub.ipynb #5ce1081e
+# %% ../nbs/19_hub.ipynb #657f425b
 HUB_CONFIG = """\
 # jupyterhub_config.py: a throwaway JupyterHub on 127.0.0.1, as `LocalHub` writes it
 import os, sys, asyncio
@@ -48,12 +48,10 @@ c.ConfigurableHTTPProxy.api_url = 'http://127.0.0.1:$proxy_api_port'
 c.ConfigurableHTTPProxy.command = [$chp]
 c.JupyterHub.db_url = 'sqlite:///jupyterhub.sqlite'  # in the working directory, with the cookie secret
 c.JupyterHub.cookie_secret_file = 'jupyterhub_cookie_secret'
-
 # anyone may log in, with any password: for tests only
 c.JupyterHub.authenticator_class = 'dummy'
 c.Authenticator.allow_all = True
 c.Authenticator.allowed_users = set($users)
-
 # our API token, from the environment; its scopes: list users, start, stop and use their servers
 c.JupyterHub.services = [dict(name='playground', api_token=os.environ['PLAYGROUND_HUB_TOKEN'])]
 c.JupyterHub.load_roles = [dict(name='playground', services=['playground'],
@@ -61,12 +59,8 @@ c.JupyterHub.load_roles = [dict(name='playground', services=['playground'],
 
 class Spawner(SimpleLocalProcessSpawner):
     "Local servers that take their time when asked to: user options `start_delay`, `stop_delay` (seconds)"
-    async def start(self):
-        await asyncio.sleep(float(self.user_options.get('start_delay', 0)))
-        return await super().start()
-    async def stop(self, now=False):
-        await asyncio.sleep(float(self.user_options.get('stop_delay', 0)))
-        return await super().stop(now=now)
+    async def start(self): await asyncio.sleep(float(self.user_options.get('start_delay', 0))); return await super().start()
+    async def stop(self, now=False): await asyncio.sleep(float(self.user_options.get('stop_delay', 0))); await super().stop(now=now)
 
 c.JupyterHub.spawner_class = Spawner
 c.JupyterHub.allow_named_servers = True
