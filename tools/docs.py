@@ -4,11 +4,15 @@
     python tools/docs.py            # Quarto on PATH: `nbdev-docs`; otherwise the fallback below
     python tools/docs.py --fallback # always the fallback (what the browser test checks)
 
-The fallback needs no Quarto: it runs nbdev's own notebook processing (`nbdev.serve.proc_nbs`, the step
-`nbdev-docs` runs before Quarto), so `#| hide`, `#| export` and the other directives are honoured and
-exported code shows as documented API, then renders each processed notebook with nbconvert's HTML
-exporter, adds a sidebar and previous/next links in notebook order, and writes README.md from the
-processed `index.ipynb`.
+The fallback needs no Quarto: it runs nbdev's own processing of each notebook (what `nbdev-docs` does before
+Quarto, in a fresh temporary folder every time), so `#| hide`, `#| export` and the other directives are honoured
+and exported code shows as documented API, with `show_doc` entries as a reader writes them (`_api_renderer`:
+`class X(`, `Trace` not `__main__.Trace`, `None` defaults without `NoneType`, `__repr__` not bold "repr"). It
+renders each processed notebook with nbconvert's HTML exporter, gives headings pandoc's ids (so links written
+for Quarto resolve here too), and adds the layout: a sidebar with a search box (the index is `search.js`, a
+script so that pages opened from file:// can load it), a table of contents per page, previous/next links,
+code and tables that wrap or scroll, and a narrow layout below 800 px. It writes README.md from the processed
+`index.ipynb`.
 """
 import argparse, html, json, re, shutil, subprocess, sys, tempfile
 from pathlib import Path
