@@ -25,7 +25,9 @@ def server_config(root_dir, token, port=0, certfile=None, keyfile=None) -> dict:
     tls = _tls_settings(certfile, keyfile)
     return {
         'ServerApp': dict(ip='127.0.0.1', port=port, port_retries=0, open_browser=False,
-                          root_dir=str(root_dir), allow_root=hasattr(os, 'geteuid') and os.geteuid() == 0, **tls),
+                          root_dir=str(root_dir), allow_root=hasattr(os, 'geteuid') and os.geteuid() == 0, **tls,
+                          # one fixed user name instead of a random "Anonymous <moon>" (see 'One user name')
+                          identity_provider_class='jupyter_playground_launcher.FixedIdentity'),
         'IdentityProvider': dict(token=token),
         # a file deleted through the API is deleted, not moved to the user's desktop trash
         'FileContentsManager': dict(delete_to_trash=False),
@@ -50,7 +52,7 @@ def watch():
     os.kill(os.getpid(), signal.SIGTERM)
 threading.Thread(target=watch, daemon=True).start()
 
-def _jupyter_server_extension_points(): return [{'module': 'jupyter_playground_prestart'}]
+def _jupyter_server_extension_points(): return [{'module': 'jupyter_playground_launcher'}]
 def _load_jupyter_server_extension(app):  # see 'The kernel starts with the server' below
     sm, km, early = app.session_manager, app.kernel_manager, {}
     start = sm.start_kernel_for_session
@@ -63,7 +65,13 @@ def _load_jupyter_server_extension(app):  # see 'The kernel starts with the serv
         if kid in km and await km.get_kernel(kid).is_alive(): return kid
         return await start(session_id, path, name, type, kernel_name, **kw)
     sm.start_kernel_for_session = start_kernel_for_session
-sys.modules['jupyter_playground_prestart'] = sys.modules['__main__']
+def __getattr__(name):  # the runner's fixed identity, see 'One user name' below
+    if name != 'FixedIdentity': raise AttributeError(name)
+    from jupyter_server.auth.identity import PasswordIdentityProvider, User
+    class FixedIdentity(PasswordIdentityProvider):
+        def generate_anonymous_user(self, handler): return User('jupyter-playground', 'jupyter-playground', 'jupyter-playground', 'JP', None, None)
+    return FixedIdentity
+sys.modules['jupyter_playground_launcher'] = sys.modules['__main__']
 
 try: code = getattr(importlib.import_module(module), main)()
 except SystemExit as e: code = e.code
@@ -125,7 +133,7 @@ def log(self:LocalServer, n:int=25) -> str:
 def _config(self:LocalServer) -> dict:
     "The settings written to `_config_file` in the private config dir, with the launcher's extension when kernels start early"
     cfg = server_config(self.root_dir, self.token, self.port or 0, self.certfile, self.keyfile)
-    if self.prestart: cfg['ServerApp']['jpserver_extensions'] = {'jupyter_playground_prestart': True}
+    if self.prestart: cfg['ServerApp']['jpserver_extensions'] = {'jupyter_playground_launcher': True}
     return cfg
 
 @patch
@@ -142,9 +150,13 @@ def _ping(self:LocalServer, method:str, path:str):
         return requests.request(method, self.url + path, headers={'Authorization': f'token {self.token}'}, timeout=2, verify=False)
 
 @patch
-def __enter__(self:LocalServer): return self.start()
+def __enter__(self:LocalServer):
+    "`with LocalServer() as srv:` starts the server"
+    return self.start()
 @patch
-def __exit__(self:LocalServer, *exc): self.stop()
+def __exit__(self:LocalServer, *exc):
+    "and stops it at the end of the block, whatever happened in it"
+    self.stop()
 
 # %% ../nbs/00_server.ipynb #f0215f18
 @patch
