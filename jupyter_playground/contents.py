@@ -169,9 +169,9 @@ def save(self:Contents,
         try: now = self.get(path, content=False)['last_modified']
         except NotFound: now = None
         if now is not None and _when(now) != _when(last_modified):
-            raise Conflict(f"{path!r} changed on the server since you read it; nothing was saved. "
-                           f"Read it again (or save without `last_modified` to overwrite it)",
-                           409, 'PUT', self._url(path))
+            raise Conflict(f"{path!r} changed on the server since you read it; no request was sent, nothing was saved: "
+                           f"read it again (or save without `last_modified` to overwrite it)",
+                           None, 'PUT', self._url(path))  # the library's check, not a server's 409
     return self._request('PUT', path, data=body.encode(), headers={'Content-Type': 'application/json'})
 
 # %% ../nbs/02_contents.ipynb #9614fc26
@@ -183,7 +183,8 @@ def rename(self:Contents,
     "Rename or move `path` to `new_path` (`PATCH /api/contents/<path>`); never overwrites"
     try: return self._request('PATCH', path, json={'path': _norm(new_path)})
     except Conflict as e:
-        raise Conflict(f"{_norm(new_path)!r} already exists, nothing was renamed: delete it first or choose another name",
+        said = e.message or f"{_norm(new_path)!r} already exists"  # the server's own message first, then what to do
+        raise Conflict(f"{said}; nothing was renamed: delete {_norm(new_path)!r} first or choose another name",
                        e.status, e.method, e.url, e.reason) from None
 
 # %% ../nbs/02_contents.ipynb #cb33f32b

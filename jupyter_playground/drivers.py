@@ -102,10 +102,12 @@ class SyncDriver(WebSocketDriver):
     def __exit__(self, *exc): self.close()
 
     async def do_open(self, step):
+        "`Open`, blocking: a WebSocket on a socket with Nagle off and quick ACKs; a failed handshake says why"
         with self._handshake(): ws = ws_connect(self.url, sock=_tcp_socket(self.url, self.jp.timeout), **self._options(), **_LEGACY)
         self.subprotocol = ws.subprotocol
         return ws
     async def do_read(self, step):
+        "`Read`, in the reader thread: every frame to `_route` until the WebSocket closes"
         try:
             for frame in self._ws: self._route(frame)
         except ConnectionClosed: pass
@@ -113,6 +115,7 @@ class SyncDriver(WebSocketDriver):
 # %% ../nbs/08_drivers.ipynb #c9a4359e
 @patch
 async def do_send(self:SyncDriver, step):
+    "`Send`: frame `step.msg` and send it; if the WebSocket dropped, wait for the new one and send it there"
     frame = self._frame(step.msg)
     for swapped, ws in self._targets(frame):
         try: return ws.send(frame)
@@ -120,27 +123,39 @@ async def do_send(self:SyncDriver, step):
 
 @patch
 async def do_recv(self:SyncDriver, step):
+    "`Recv`: block for the next item of `step.queue`; `None` after `step.timeout` s"
     try: return step.queue.get(timeout=step.timeout)
     except queue.Empty: return None
 
 @patch
 async def do_spawn(self:SyncDriver, step):
+    "`Spawn`: run `step.flow` in a daemon thread named `step.name`; the thread is the handle"
     t = threading.Thread(target=self._run, args=(step.flow,), name=step.name, daemon=True)
     t.start()
     return t
 
 @patch
 async def do_join(self:SyncDriver, step):
+    "`Join`: wait up to `step.timeout` s for the thread `step.handle`, unless it is the current thread"
     if step.handle is not threading.current_thread(): step.handle.join(step.timeout)
 
+# %% ../nbs/08_drivers.ipynb #8864d1af
 @patch
-async def do_rest(self:SyncDriver, step): return self.jp.request(step.method, step.path)
+async def do_rest(self:SyncDriver, step):
+    "`Rest`: `jp.request(step.method, step.path)`, blocking"
+    return self.jp.request(step.method, step.path)
 @patch
-async def do_sleep(self:SyncDriver, step): time.sleep(step.seconds)
+async def do_sleep(self:SyncDriver, step):
+    "`Sleep`: block the thread for `step.seconds`"
+    time.sleep(step.seconds)
 @patch
-async def do_call(self:SyncDriver, step): return step.fn(step.arg)
+async def do_call(self:SyncDriver, step):
+    "`Call`: `step.fn(step.arg)` in the current thread"
+    return step.fn(step.arg)
 @patch
-async def do_close(self:SyncDriver, step): step.ws.close()
+async def do_close(self:SyncDriver, step):
+    "`Close`: close the WebSocket `step.ws`"
+    step.ws.close()
 
 # %% ../nbs/08_drivers.ipynb #1a3a9005
 class AsyncDriver(WebSocketDriver):
@@ -162,12 +177,14 @@ class AsyncDriver(WebSocketDriver):
     async def __aexit__(self, *exc): await self.close()
 
     async def do_open(self, step):
+        "`Open`, awaited: a WebSocket on a socket with Nagle off and quick ACKs (made in a thread); a failed handshake says why"
         with self._handshake():
             sock = await asyncio.to_thread(_tcp_socket, self.url, self.jp.timeout)
             ws = await aws_connect(self.url, sock=sock, **self._options())
         self.subprotocol = ws.subprotocol
         return ws
     async def do_read(self, step):
+        "`Read`, in the reader task: every frame to `_route` until the WebSocket closes"
         try:
             async for frame in self._ws: self._route(frame)
         except ConnectionClosed: pass
@@ -175,6 +192,7 @@ class AsyncDriver(WebSocketDriver):
 # %% ../nbs/08_drivers.ipynb #8274527d
 @patch
 async def do_send(self:AsyncDriver, step):
+    "`Send`: frame `step.msg` and send it; if the WebSocket dropped, await the new one and send it there"
     frame = self._frame(step.msg)
     for swapped, ws in self._targets(frame):
         try: return await ws.send(frame)
@@ -182,22 +200,35 @@ async def do_send(self:AsyncDriver, step):
 
 @patch
 async def do_recv(self:AsyncDriver, step):
+    "`Recv`: await the next item of `step.queue`; `None` after `step.timeout` s"
     if not step.queue.empty(): return step.queue.get_nowait()  # no timer needed
     try: return await (step.queue.get() if step.timeout is None else asyncio.wait_for(step.queue.get(), step.timeout))
     except asyncio.TimeoutError: return None
 
 @patch
-async def do_spawn(self:AsyncDriver, step): return asyncio.create_task(self._run(step.flow), name=step.name)
+async def do_spawn(self:AsyncDriver, step):
+    "`Spawn`: run `step.flow` as a task named `step.name`; the task is the handle"
+    return asyncio.create_task(self._run(step.flow), name=step.name)
 @patch
 async def do_join(self:AsyncDriver, step):
+    "`Join`: await the task `step.handle` for up to `step.timeout` s, unless it is the current task"
     if step.handle is not asyncio.current_task(): await asyncio.wait([step.handle], timeout=step.timeout)
+
+# %% ../nbs/08_drivers.ipynb #d86320b9
 @patch
-async def do_rest(self:AsyncDriver, step): return await asyncio.to_thread(self.jp.request, step.method, step.path)
+async def do_rest(self:AsyncDriver, step):
+    "`Rest`: `jp.request(step.method, step.path)` in a worker thread, so the event loop runs on"
+    return await asyncio.to_thread(self.jp.request, step.method, step.path)
 @patch
-async def do_sleep(self:AsyncDriver, step): await asyncio.sleep(step.seconds)
+async def do_sleep(self:AsyncDriver, step):
+    "`Sleep`: `asyncio.sleep(step.seconds)`"
+    await asyncio.sleep(step.seconds)
 @patch
 async def do_call(self:AsyncDriver, step):
+    "`Call`: `step.fn(step.arg)`, awaited if it returns an awaitable"
     res = step.fn(step.arg)
     return await res if isawaitable(res) else res
 @patch
-async def do_close(self:AsyncDriver, step): await step.ws.close()
+async def do_close(self:AsyncDriver, step):
+    "`Close`: close the WebSocket `step.ws`"
+    await step.ws.close()

@@ -149,6 +149,7 @@ def _request(self:BaseKernel, msg_type:str, content:dict=None, channel:str='shel
             if m['channel'] == channel: return m
     finally: self._pending.pop(mid, None)
 
+# %% ../nbs/07_kernel.ipynb #770d9855
 @patch
 def _settle(self:BaseKernel):
     "Flow: after a connection or a restart, nudge the kernel until its iopub messages reach us, as the server does"
@@ -161,13 +162,31 @@ def _settle(self:BaseKernel):
             mids.append(msg['header']['msg_id'])
             self._pending[mids[-1]] = q
             yield Send(msg)
-            nudge = _deadline(0.5)
+            nudge, seen = _deadline(0.5), []
             while (m := (yield Recv(q, _left(nudge)))) is not None:
                 if isinstance(m, ProtocolError): raise m
-                if not isinstance(m, KernelError) and m['channel'] == 'iopub': self._stale = False; break
+                if isinstance(m, KernelError): continue
+                seen.append(m)
+                if m['channel'] == 'iopub': self._stale = False; break
+        if mids and not self._stale: yield from self._quiet(q, mids[-1], seen)
         self._stale = False  # a kernel that says nothing on iopub: carry on
     finally:
         for mid in mids: self._pending.pop(mid, None)
+
+def _answered(msgs:list, mid:str) -> bool:
+    "Whether `msgs` hold the control reply and the iopub `idle` of the request `mid`: nothing more of it will come"
+    mine = [m for m in msgs if m['parent_header'].get('msg_id') == mid]
+    return (any(m['channel'] == 'control' for m in mine) and
+            any(m['header']['msg_type'] == 'status' and m['content'].get('execution_state') == 'idle' for m in mine))
+
+@patch
+def _quiet(self:BaseKernel, q, mid:str, seen:list, timeout:float=5):
+    "Flow: wait (up to `timeout` s) for the rest of the answer to the nudge `mid`, so that none of it reaches a later request or trace"
+    end = _deadline(timeout)
+    while not _answered(seen, mid) and (m := (yield Recv(q, _left(end)))) is not None:
+        if isinstance(m, ProtocolError): raise m
+        if isinstance(m, KernelError): return  # the kernel is gone or restarted: the next request says so
+        seen.append(m)
 
 BaseKernel._ready = BaseKernel._settle  # what a new connection does first
 
