@@ -14,7 +14,9 @@ from .channels import *
 from .comms import *
 from .terminals import *
 from .events import *
+from .debugger import *
 from .rest import *
+from .saves import *
 from .notebooks import *
 from .trace import *
 from .hub import *
