@@ -6,7 +6,8 @@
 
 The fallback needs no Quarto: it runs nbdev's own processing of each notebook (what `nbdev-docs` does before
 Quarto, in a fresh temporary folder every time), so `#| hide`, `#| export` and the other directives are honoured
-and exported code shows as documented API, with `show_doc` entries as a reader writes them (`_api_renderer`:
+and exported code shows as documented API, with `show_doc` entries as a reader writes them (`ApiRenderer` from
+`jupyter_playground.docs_renderer`, which pyproject.toml's `[tool.nbdev]` also names for Quarto's build:
 `class X(`, `Trace` not `__main__.Trace`, `None` defaults without `NoneType`, `__repr__` not bold "repr"). It
 renders each processed notebook with nbconvert's HTML exporter, gives headings pandoc's ids (so links written
 for Quarto resolve here too), and adds the layout: a sidebar with a search box (the index is `search.js`, a
@@ -21,41 +22,13 @@ ROOT = Path(__file__).resolve().parents[1]
 DIRECTIVE = re.compile(r'^\s*#\s*\|\s*([\w-]+)\s*:?\s*(.*)$')
 
 
-_OWN = re.compile(r'\b(?:__main__|jupyter_playground(?:\.\w+)*)\.(?=[A-Za-z_])')
-
-
-def _clean_anno(anno):
-    "An annotation as the reader writes it: `Trace` not `__main__.Trace`, `None` not `NoneType`"
-    import inspect
-    if anno is inspect.Parameter.empty: return anno
-    s = anno if isinstance(anno, str) else inspect.formatannotation(anno).removeprefix('typing.')
-    return re.sub(r'\bNoneType\b', 'None', _OWN.sub('', s))
-
-
-def _api_renderer():
-    "nbdev's show_doc renderer, with classes shown as `class`, clean types, and dunder names that stay names"
-    import inspect
-    from nbdev.showdoc import BasicMarkdownRenderer
-    class ApiRenderer(BasicMarkdownRenderer):
-        def __init__(self, sym, name=None, title_level=3, maxline=110):
-            super().__init__(sym, name=name, title_level=title_level, maxline=maxline)
-            for k,v in getattr(self.dm, 'dm', {}).items():  # a `None` default needs no `NoneType` annotation
-                if v.get('default', inspect.Parameter.empty) is None and v.get('anno') is type(None): v['anno'] = inspect.Parameter.empty
-                else: v['anno'] = _clean_anno(v.get('anno', inspect.Parameter.empty))
-            self.nm = re.sub(r'(?<!\\)([_*])', r'\\\1', self.nm)  # `__repr__` is a name, not bold markdown
-        def _repr_markdown_(self):
-            md = super()._repr_markdown_()
-            if inspect.isclass(self.sym): md = re.sub(r'(```python\n)def ', r'\1class ', md, count=1)
-            return md
-    return ApiRenderer
-
-
 def _proc_one(src: Path, dst: Path):
-    "nbdev's processing of one notebook for the docs (what `nbdev-docs` does first), with `_api_renderer`'s show_doc"
+    "nbdev's processing of one notebook for the docs (what `nbdev-docs` does first), with `ApiRenderer`'s show_doc"
     import os, nbdev.showdoc
+    from jupyter_playground.docs_renderer import ApiRenderer
     from nbdev.processors import FilterDefaults
     from nbdev.serve_drv import exec_nb
-    nbdev.showdoc.BasicMarkdownRenderer = _api_renderer()
+    nbdev.showdoc.BasicMarkdownRenderer = ApiRenderer  # also where pyproject's `renderer` is not read
     os.environ['IN_TEST'] = '1'
     dst.parent.mkdir(parents=True, exist_ok=True)
     exec_nb(src, dst, FilterDefaults)
