@@ -150,9 +150,24 @@ def _sweep(tmp=None) -> list:
     for d in Path(tmp or tempfile.gettempdir()).glob('jupyter-playground-*'):
         try: owner = int((d/'owner').read_text())
         except (OSError, ValueError): continue  # not a command's server, or one still starting
-        servers = [int(m) for f in (d/'runtime').glob('jpserver-*.json') if (m := re.search(r'jpserver-(\d+)', f.name))]
+        servers = [int(m[1]) for f in (d/'runtime').glob('jpserver-*.json') if (m := re.search(r'jpserver-(\d+)', f.name))]
         if not _alive(owner) and not any(map(_alive, servers)): shutil.rmtree(d, ignore_errors=True); gone.append(d)
     return gone
+
+# %% ../nbs/13_cli.ipynb #ab5a0efe
+@contextlib.contextmanager
+def _exclusive(paths):
+    "Lock each local notebook of `paths` while it runs; `UsageError` if another command runs one of them, whatever its spelling"
+    import fcntl, hashlib, tempfile
+    d = Path(tempfile.gettempdir())/f'jupyter-playground-locks-{os.getuid()}'
+    d.mkdir(mode=0o700, exist_ok=True)
+    if d.is_symlink() or d.stat().st_uid != os.getuid(): raise UsageError(f"{d} is not ours: remove it and run again")
+    with contextlib.ExitStack() as held:
+        for p in paths:
+            f = held.enter_context(open(d/(hashlib.sha256(str(Path(p).resolve()).encode()).hexdigest()[:32] + '.lock'), 'a'))
+            try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError: raise UsageError(f"{p} is being run by another jupyter-playground command: wait for it, or stop it") from None
+        yield
 
 # %% ../nbs/13_cli.ipynb #ff749d0f
 def _check_kernel(jp:Jupyter, kernel=None):
@@ -252,20 +267,24 @@ def run(notebooks:list, url=None, token=None, timeout=None, kernel=None, allow_e
         _check_kernel(jp := _remote(url, token, startup_timeout), kernel)
         with _remote_dir(jp, remote_dir) as d: results = _pool(jobs, lambda j: _run_uploaded(Jupyter(url, token), j, d, **kw), plan)
         return _summary([(j['name'], r) for j,r in zip(plan, results)], out)
+    held, srvs = contextlib.ExitStack(), {}
     if url:  # paths on that server; outputs that cannot be saved there are written here
         _check_kernel(_remote(url, token, startup_timeout), kernel)
         o = output and (output.rstrip('/') + '/' if len(notebooks) > 1 else output)
-        todo, srvs = [(lambda: Jupyter(url, token), dict(name=nb, path=nb, out=o and (o + nb.rsplit('/', 1)[-1] if o.endswith('/') else o),
-                                                          unsaved=os.getcwd())) for nb in notebooks], {}
+        todo = [(lambda: Jupyter(url, token), dict(name=nb, path=nb, out=o and (o + nb.rsplit('/', 1)[-1] if o.endswith('/') else o),
+                                                    unsaved=os.getcwd())) for nb in notebooks]
     else:  # outputs that cannot be saved are written next to the notebook
         plan = [dict(j, unsaved=str((Path(j['root'])/(j['out'] or j['path'])).parent)) for j in _plan(notebooks, output)]
-        srvs = _servers([j['root'] for j in plan], startup_timeout)
-        todo = [(srvs[j['root']].client, j) for j in plan]
+        held.enter_context(_exclusive(Path(j['root'])/p for j in plan for p in {j['path'], j['out'] or j['path']}))
     try:
-        if srvs: _check_kernel(next(iter(srvs.values())).client(), kernel)
+        if not url:
+            srvs = _servers([j['root'] for j in plan], startup_timeout)
+            todo = [(srvs[j['root']].client, j) for j in plan]
+            _check_kernel(next(iter(srvs.values())).client(), kernel)
         results = _pool(jobs, lambda t: _run_one(t[0](), t[1], **kw), todo)
     finally:
         with _shield(): _stop(srvs.values())
+        held.close()
     return _summary([(j['name'], r) for (_, j), r in zip(todo, results)], out)
 
 def _summary(results:list, out) -> int:

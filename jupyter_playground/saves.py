@@ -78,8 +78,8 @@ def _outs(cell:dict) -> tuple: return cell.get('outputs'), cell.get('execution_c
 def _merge_note(path:str, said:dict, cells:list) -> str:
     "One line saying what the merge kept and which outputs are stale (cells counted from 1 in the merged notebook)"
     at = {k: i + 1 for i, k in enumerate(_keys(cells))}
-    n = lambda what, k: f"{len(said[k])} {what}" if said[k] else ''
-    kept = ', '.join(x for x in (n('source edits', 'edited'), n('cells added', 'added'), n('cells removed', 'removed')) if x)
+    n = lambda what, k: f"{len(said[k])} {what}{'s' * (len(said[k]) != 1)}" if said[k] else ''
+    kept = ', '.join(x for x in (n('source edit', 'edited'), n('cell added', 'added'), n('cell removed', 'removed')) if x)
     stale = [str(at[k]) for k in said['stale'] if k in at]
     return (f"{path} changed on the server during the run; the run's outputs were merged into it, keeping its "
             f"{kept or 'changes'}" + (f"; the outputs of cell {', '.join(stale)} are stale (their source changed after they ran; "

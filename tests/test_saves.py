@@ -52,6 +52,8 @@ def test_term_and_hup_save_close_and_exit(tmp_path, sig, status):
     r.wait_for('started')
     kids = descendants(r.p.pid); tmp = temp_dirs(kids)
     assert len(kids) >= 2 and len(tmp) == 1, (kids, tmp)  # the server and its kernel
+    second = subprocess.run([CMD, 'run', './r.ipynb'], capture_output=True, text=True, cwd=tmp_path, timeout=60)  # another spelling
+    assert second.returncode == 2 and 'is being run by another jupyter-playground command' in second.stderr, second.stderr
     t = time.monotonic(); r.p.send_signal(sig); code, err = r.finish()
     assert code == status and time.monotonic() - t < 15, (code, err)
     assert f'interrupted ({signal.Signals(sig).name})' in err, err

@@ -28,12 +28,12 @@ def finished_on_disk(path) -> set:
     return {i for i, c in enumerate(d.cells) if f'cell {i}\n' in ''.join(o.get('text', '') for o in c.get('outputs', []))}
 
 class Cuts:
-    "A thread cutting every connection through `proxy` every 1-2.5 s while cells run (`live`), and restarting the server at the given moments"
+    "A thread cutting every connection through `proxy` every 1.5-3 s while cells run (`live`), and restarting the server at the given moments"
     def __init__(self, proxy, restart, at=()):
         self.proxy, self.restart, self.at, self.n, self.restarts, self.stop = proxy, restart, sorted(at), 0, 0, threading.Event()
         self.live, self.t0, self.th = threading.Event(), time.monotonic(), threading.Thread(target=self.go, daemon=True)
     def go(self):
-        while not self.stop.wait(RNG.uniform(1, 2.5)):
+        while not self.stop.wait(RNG.uniform(1.5, 3)):
             if not self.live.is_set(): continue
             self.n += self.proxy.cut()
             if self.at and time.monotonic() - self.t0 > self.at[0]: self.at.pop(0); self.restart(); self.restarts += 1
@@ -50,11 +50,11 @@ def test_soak(tmp_path, counts):
     box = {'srv': srv}
     def restart():
         box['srv'].stop(); box['srv'] = LocalServer(root_dir=root, port=port, token=token).start()
-    names = [f'soak{k}.ipynb' for k in range(6)]
+    names = [f'soak{k}.ipynb' for k in range(5)]
     for name in names: nb(root/name, *cells(50))
     reported, errors = {}, []
     try:
-        with LoopbackProxy(port) as proxy, Cuts(proxy, restart, at=(2, 5)) as cuts:
+        with LoopbackProxy(port) as proxy, Cuts(proxy, restart, at=(2, 6)) as cuts:
             jp = Jupyter(proxy.url, token, timeout=10)
             for name in names:
                 seen = reported[name] = set()
@@ -115,4 +115,4 @@ def test_soak(tmp_path, counts):
                    f"{fig['failed_runs']} runs ended by a restart, {fig['swallowed']} cells whose request a cut swallowed (timed out), "
                    f"{fig['restored']} notebooks emptied by a restart mid-save and restored from the server's backup")
     assert fig['lost'] == 0, (fig, errors)
-    assert fig['executions'] >= 300 and fig['cuts'] > 0 and fig['restarts'] >= 1, (fig, errors)
+    assert fig['executions'] >= 250 and fig['cuts'] > 0 and fig['restarts'] >= 1, (fig, errors)
