@@ -51,7 +51,7 @@ def test_soak(tmp_path, counts):
     def restart():
         box['srv'].stop(); box['srv'] = LocalServer(root_dir=root, port=port, token=token).start()
     names = [f'soak{k}.ipynb' for k in range(5)]
-    for name in names: nb(root/name, *cells(50))
+    for name in names: nb(root/name, *cells(60))
     reported, errors = {}, []
     try:
         with LoopbackProxy(port) as proxy, Cuts(proxy, restart, at=(2, 6)) as cuts:
