@@ -79,7 +79,7 @@ def open_contenders(srv, jp, kid):
     return {'zmq': lambda: zmq_roundtrip(kc), 'sync': lambda: ours_roundtrip(k),
             'async': lambda: async_roundtrip(loop, ak), 'plain': lambda: plain_roundtrip(ws)}, close
 
-def main(n=300, warmup=30):
+def main(n=300, warmup=30, save=False):
     with LocalServer() as srv:
         jp = srv.client()
         kid = jp.kernels.start('python3')['id']
@@ -94,9 +94,16 @@ def main(n=300, warmup=30):
     print(f"`1 + 1` round trip, {n} interleaved iterations after {warmup} warm-up ones\n")
     print(f"| {'client':<24} | p50 ms | p90 ms | p50 vs ZMQ |")
     print(f"|{'-'*26}|--------|--------|------------|")
+    rows = []
     for name, ts in times.items():
         p50, p90 = statistics.median(ts), statistics.quantiles(ts, n=10)[8]
         print(f"| {NAMES[name]:<24} | {p50:6.2f} | {p90:6.2f} | {p50 / base:9.2f}x |")
+        rows.append(dict(client=NAMES[name], p50_ms=round(p50, 3), p90_ms=round(p90, 3), vs_zmq=round(p50 / base, 3)))
+    if save:
+        import results
+        print(f"\nwrote {results.save('roundtrip', rows, iterations=n, warmup=warmup)}")
     return times
 
-if __name__ == '__main__': main(int(sys.argv[1]) if len(sys.argv) > 1 else 300)
+if __name__ == '__main__':
+    args = [a for a in sys.argv[1:] if a != '--save']
+    main(int(args[0]) if args else 300, save='--save' in sys.argv)

@@ -161,6 +161,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--quick', action='store_true', help='a small version, to check that it works')
     ap.add_argument('--json', help='also write the results to this JSON file')
+    ap.add_argument('--save', action='store_true', help='keep the results in bench/results/run.json, which the docs show')
     a = ap.parse_args(argv)
     q = a.quick
     print(f"jupyter-playground benchmarks{' (--quick)' if q else ''}: {os.cpu_count()} cores, Python {sys.version.split()[0]}\n")
@@ -178,6 +179,9 @@ def main(argv=None):
     if a.json:
         Path(a.json).write_text(json.dumps(dict(quick=q, cores=os.cpu_count(), results=RESULTS), indent=1))
         print(f"\nwrote {a.json}")
+    if a.save and not q:
+        import results
+        print(f"\nwrote {results.save('run', RESULTS)}")
     missed = [r['what'] for r in RESULTS if r.get('met') is False]
     print(f"\ntargets: {sum(r.get('met') is True for r in RESULTS)} met, {len(missed)} missed" + (f": {missed}" if missed else ''))
 

@@ -17,13 +17,13 @@ from .channels import KernelError, ExecutionTimeout, KernelDied, ConnectionLost
 from concurrent.futures import ThreadPoolExecutor
 
 # %% ../nbs/13_cli.ipynb #659c29c3
-def demo(out=None):
-    "Walk through a Jupyter server's protocol against an embedded server, printing each step"
+def demo(out=None, timings:bool=True):
+    "Walk through a Jupyter server's protocol against an embedded server, printing each step (and how long it took)"
     out,t0,n = out or sys.stdout,time.monotonic(),iter(range(1, 100))
     step = lambda text: print(f"{next(n):>2}. {text}", file=out, flush=True)
+    took = lambda: f" in {time.monotonic()-t0:.1f} s" if timings else ''
     with LocalServer() as srv:
-        step(f"Started an embedded Jupyter server at {srv.url} in {time.monotonic()-t0:.1f} s "
-             f"(a random {len(srv.token)}-character token)")
+        step(f"Started an embedded Jupyter server at {srv.url}{took()} (a random {len(srv.token)}-character token)")
         anon = Jupyter(srv.url, token='')
         step(f"GET /api -> version {anon.version()} (no token needed)")
         try: anon.status()
@@ -57,7 +57,7 @@ def demo(out=None):
         jp.contents.delete(m['path'])
         step(f"DELETE /api/contents/{m['path']} -> notebook deleted")
         step("POST /api/shutdown -> stopping the server")
-    step(f"Server stopped; done in {time.monotonic()-t0:.1f} s")
+    step(f"Server stopped; done{took()}")
 
 # %% ../nbs/13_cli.ipynb #e1751ffa
 class UsageError(Exception):
@@ -101,13 +101,14 @@ def _plan(notebooks:list, output=None) -> list:
     if o and not o.parent.is_dir(): raise UsageError(f"{output}: its folder does not exist")
     jobs, outs = [], {}
     for nb in notebooks:
-        p = Path(nb).resolve(); _read_notebook(p)
+        p = Path(nb).resolve(); kernelspec = ((_read_notebook(p).get('metadata') or {}).get('kernelspec') or {}).get('name')
         out = (o/p.name if o.is_dir() else o) if o else None
         if out and out in outs: raise UsageError(f"{nb} and {outs[out]} would both be written to {out}")
         if out: outs[out] = nb
         if out == p: out = None
         root = Path(os.path.commonpath([p.parent, out.parent])) if out else p.parent  # the kernel runs in the input's folder
-        jobs.append(dict(name=nb, root=root, path=p.relative_to(root).as_posix(), out=out.relative_to(root).as_posix() if out else None))
+        jobs.append(dict(name=nb, root=root, path=p.relative_to(root).as_posix(), out=out.relative_to(root).as_posix() if out else None,
+                         kernelspec=kernelspec))
     return jobs
 
 # %% ../nbs/13_cli.ipynb #3f9c83e2
@@ -115,9 +116,10 @@ def _plan(notebooks:list, output=None) -> list:
 # https://jupyter-server.readthedocs.io/en/latest/operators/configuring-extensions.html
 _RUNNER_ARGS = ('--ServerApp.jpserver_extensions=jupyter_server_terminals=False',)
 
-def _servers(roots, startup_timeout=30, extra_args=_RUNNER_ARGS) -> dict:
-    "One embedded server per folder in `roots`, started at once (in threads); all stopped again if one fails to start"
-    srvs = {r: LocalServer(root_dir=r, startup_timeout=startup_timeout, extra_args=extra_args) for r in dict.fromkeys(roots)}
+def _servers(roots, startup_timeout=30, extra_args=_RUNNER_ARGS, early=None, env=None) -> dict:
+    "One embedded server per folder in `roots`, started at once (in threads), with the kernels `early[root]`; all stopped if one fails"
+    srvs = {r: LocalServer(root_dir=r, startup_timeout=startup_timeout, extra_args=extra_args, prestart=(early or {}).get(r, ()), env=env)
+            for r in dict.fromkeys(roots)}
     with ThreadPoolExecutor(len(srvs) or 1) as ex: done = [ex.submit(s.start) for s in srvs.values()]
     if errs := [f.exception() for f in done if f.exception()]:
         _stop(srvs.values()); raise errs[0]
@@ -278,7 +280,9 @@ def run(notebooks:list, url=None, token=None, timeout=None, kernel=None, allow_e
         held.enter_context(_exclusive(Path(j['root'])/p for j in plan for p in {j['path'], j['out'] or j['path']}))
     try:
         if not url:
-            srvs = _servers([j['root'] for j in plan], startup_timeout)
+            early = {}  # the first notebooks' kernels start with their server, as their sessions will ask (see the server notebook)
+            for j in plan[:jobs]: early.setdefault(j['root'], []).append([j['path'], kernel or j['kernelspec'], j['path'].rsplit('/', 1)[-1]])
+            srvs = _servers([j['root'] for j in plan], startup_timeout, early=early, env=kernel_env)
             todo = [(srvs[j['root']].client, j) for j in plan]
             _check_kernel(next(iter(srvs.values())).client(), kernel)
         results = _pool(jobs, lambda t: _run_one(t[0](), t[1], **kw), todo)
@@ -306,7 +310,7 @@ def _print_output(o:dict):
 def exec_code(code:str, url=None, token=None, kernel=None, trace=False, timeout=None, kernel_env:dict=None) -> int:
     "Run `code` on a new kernel (on an embedded server unless `url`), print its outputs; return the exit status"
     url = url or os.environ.get('JUPYTER_URL')
-    srv = None if url else LocalServer().start()
+    srv = None if url else LocalServer(env=kernel_env).start()  # a local server's kernels inherit its environment
     try:
         jp = _remote(url, token) if url else srv.client()
         with (jp.trace() if trace else contextlib.nullcontext()) as t:

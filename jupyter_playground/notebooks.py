@@ -107,7 +107,9 @@ def _open_session(jp:Jupyter, path:str, nb:dict, kernel:str=None, env:dict=None)
     if [s for s in theirs if not _orphan(s)]:
         raise Conflict(f"{path} already has a session (it is open in another frontend, or another run runs it); close it and run again",
                        409, 'POST', jp.url + 'api/sessions')
-    try: return jp.sessions.create(path, kernel=_kernel_name(jp, nb, kernel), name=_owner(), env=env)
+    try:  # named after the notebook as JupyterLab names it, so that its kernel's `__session__` is the notebook's path, then after us
+        sess = jp.sessions.create(path, kernel=_kernel_name(jp, nb, kernel), name=canonical(path).rsplit('/', 1)[-1], env=env)
+        return jp.sessions.update(sess, name=_owner())
     except ServerUnavailable:  # cut mid-request: the server may have made it, and only we can know it is ours
         for s in [s for s in _sessions(jp) if _orphan(s) and _spelled(s.get('path') or '') == canonical(path)]: _close_session(jp, s['id'], 2)
         raise

@@ -56,11 +56,12 @@ def _jupyter_server_extension_points(): return [{'module': 'jupyter_playground_l
 def _load_jupyter_server_extension(app):  # see 'The kernel starts with the server' below
     sm, km, early = app.session_manager, app.kernel_manager, {}
     start = sm.start_kernel_for_session
-    for path, name in json.loads(os.environ.pop('JUPYTER_PLAYGROUND_PRESTART', '[]')):
-        try: early[path, name or km.default_kernel_name] = asyncio.get_event_loop().run_until_complete(start(None, path, None, 'notebook', name))
+    for path, kernel, *name in json.loads(os.environ.pop('JUPYTER_PLAYGROUND_PRESTART', '[]')):
+        name = name[0] if name else None
+        try: early[path, name, kernel or km.default_kernel_name] = asyncio.get_event_loop().run_until_complete(start(None, path, name, 'notebook', kernel))
         except Exception as e: app.log.warning('jupyter-playground: no early kernel for %s (%s: %s)', path, type(e).__name__, e)
     async def start_kernel_for_session(session_id, path, name, type, kernel_name, **kw):
-        asked = (path, kernel_name or km.default_kernel_name) if (name, type, kw.get('kernel_id')) == (None, 'notebook', None) else None
+        asked = (path, name, kernel_name or km.default_kernel_name) if (type, kw.get('kernel_id')) == ('notebook', None) else None
         kid = early.pop(asked, None)
         if kid in km and await km.get_kernel(kid).is_alive(): return kid
         return await start(session_id, path, name, type, kernel_name, **kw)
@@ -103,12 +104,13 @@ class LocalServer:
                  extra_args=(),        # more command line arguments, e.g. `['--ServerApp.base_url=/user/a/']`
                  certfile=None,        # a TLS certificate (PEM): the server then speaks https and wss
                  keyfile=None,         # the certificate's private key, unless it is in `certfile`
-                 prestart=(),          # `(notebook path, kernelspec name or None)` pairs: their kernels start with the server
+                 prestart=(),          # `(notebook path, kernelspec name or None[, session name])`: their kernels start with the server
+                 env=None,             # more environment variables for the server and so for its kernels
                 ):
         self.token = token or secrets.token_hex(24)
         self.root_dir = Path(root_dir).resolve() if root_dir is not None else None
         self.port,self.startup_timeout,self.extra_args = port,startup_timeout,list(extra_args)
-        self.certfile,self.keyfile,self.prestart = certfile,keyfile,[list(p) for p in prestart]
+        self.certfile,self.keyfile,self.prestart,self.env = certfile,keyfile,[list(p) for p in prestart],dict(env or {})
         self.url,self.pid,self.proc,self._tmp,self._temp_root,self._ready = None,None,None,None,False,False
 
     def __repr__(self):
@@ -180,7 +182,7 @@ def _launch(self:LocalServer):
         self.root_dir.mkdir()
     if not self.root_dir.is_dir(): raise ServerStartError(f"root_dir {self.root_dir} is not a directory")
     (cfg_dir/self._config_file).write_text(json.dumps(self._config()))
-    env = {k:v for k,v in os.environ.items() if not self._scrubbed(k)}
+    env = {k:v for k,v in os.environ.items() if not self._scrubbed(k)} | self.env
     batch_kernelspec(self._tmp/'data')
     if self.prestart: env['JUPYTER_PLAYGROUND_PRESTART'] = json.dumps(self.prestart)
     env.update(JUPYTER_CONFIG_DIR=str(cfg_dir), JUPYTER_RUNTIME_DIR=str(self.runtime_dir), TMPDIR=str(tmp),
