@@ -126,6 +126,12 @@ def _servers(roots, startup_timeout=30, extra_args=_RUNNER_ARGS, early=None, env
     for s in srvs.values(): (s._tmp/'owner').write_text(str(os.getpid()))  # for `_sweep`, should we be SIGKILLed
     return srvs
 
+def _early(plan:list, jobs:int, kernel=None) -> dict:
+    "The kernels each server starts with: the first `jobs` notebooks', as their sessions will ask for them (see the server notebook)"
+    early = {}
+    for j in plan[:jobs]: early.setdefault(j['root'], []).append([j['path'], kernel or j['kernelspec'], j['path'].rsplit('/', 1)[-1]])
+    return early
+
 def _stop(srvs):
     "Stop the servers `srvs` at once, each killing its kernels"
     with ThreadPoolExecutor(len(srvs) or 1) as ex: list(ex.map(lambda s: s.stop(), srvs))
@@ -280,17 +286,18 @@ def run(notebooks:list, url=None, token=None, timeout=None, kernel=None, allow_e
         held.enter_context(_exclusive(Path(j['root'])/p for j in plan for p in {j['path'], j['out'] or j['path']}))
     try:
         if not url:
-            early = {}  # the first notebooks' kernels start with their server, as their sessions will ask (see the server notebook)
-            for j in plan[:jobs]: early.setdefault(j['root'], []).append([j['path'], kernel or j['kernelspec'], j['path'].rsplit('/', 1)[-1]])
-            srvs = _servers([j['root'] for j in plan], startup_timeout, early=early, env=kernel_env)
+            srvs = _servers([j['root'] for j in plan], startup_timeout, early=_early(plan, jobs, kernel), env=kernel_env)
             todo = [(srvs[j['root']].client, j) for j in plan]
             _check_kernel(next(iter(srvs.values())).client(), kernel)
-        results = _pool(jobs, lambda t: _run_one(t[0](), t[1], **kw), todo)
+        from jupyter_playground.notebooks import closing_later
+        with closing_later() if srvs else contextlib.nullcontext():  # our own servers: the next notebook need not wait for a kernel to exit
+            results = _pool(jobs, lambda t: _run_one(t[0](), t[1], **kw), todo)
     finally:
         with _shield(): _stop(srvs.values())
         held.close()
     return _summary([(j['name'], r) for (_, j), r in zip(todo, results)], out)
 
+# %% ../nbs/13_cli.ipynb #781fbce3
 def _summary(results:list, out) -> int:
     "Print a line per (notebook, failure lines) of `results`, then the count; return the exit status"
     for name, lines in results: print(f"{name}: {lines[0] if lines else 'ok'}", *lines[1:], sep='\n', file=out)

@@ -106,6 +106,7 @@ class Saver:
         self.jp,self.path,self.checkpoint,self.every,self.unsaved_dir = jp,path,checkpoint,every,unsaved_dir
         self.base,self.version,self.input = base and _copy(base),version,input_path or path
         self.cp,self.saves,self.last,self.reply,self._said = None,0,time.monotonic(),None,set()
+        self.room,self._room = None,None  # a function: is a collaboration room open on the file? asked once it changed (see `save`)
 
 # %% ../nbs/20_saves.ipynb #91992568
 @patch
@@ -136,9 +137,12 @@ def merged(self:Saver, nb:dict, current:dict=None) -> dict:
 
 # %% ../nbs/20_saves.ipynb #0083a197
 @patch
-def save(self:Saver, nb:dict) -> dict:
+def save(self:Saver, nb:dict, final:bool=False) -> dict:
     "Save `nb`, merged into the version on the server, after a checkpoint the first time; return the notebook saved"
-    out = self.merged(nb, self._current())
+    cur = self._current()
+    if cur is not None and self._in_room() and final:  # a room writes an edit ~1 s after it is made: let its last ones land
+        time.sleep(1.5); cur = self._current() or cur
+    out = self.merged(nb, cur)
     if self.checkpoint and self.cp is None and (self.path == self.input or self.jp.contents.exists(self.path)):
         try: self.cp = self.jp.contents.checkpoint(self.path)
         except NotFound: pass  # deleted meanwhile: nothing to keep a copy of
@@ -146,6 +150,16 @@ def save(self:Saver, nb:dict) -> dict:
     self.base, self.last, self.saves = _copy(out), time.monotonic(), self.saves + 1
     self.version = None, self.reply['last_modified']  # the reply has no hash: the next save compares times
     return out
+
+@patch
+def _in_room(self:Saver) -> bool:
+    "Whether the file is open in a collaboration room (asked of `room` once, the first time the file changed under the run)"
+    if self.room is None: return False
+    if self._room is None:
+        self._room = bool(self.room())
+        if self._room: warnings.warn(f"{self.path} is open in a collaboration room: the edits made there during the run are kept, and the "
+                                     "run's outputs merged into them", NotebookMergeWarning, stacklevel=3)
+    return self._room
 
 # %% ../nbs/20_saves.ipynb #fa3d3a0f
 @patch
@@ -162,7 +176,7 @@ def autosave(self:Saver, nb:dict):
 def final(self:Saver, nb:dict, tries:int=3) -> dict:
     "The last save: tried again while the server does not answer; when it fails, the outputs are kept and the error says where"
     for i in range(tries):
-        try: return self.save(nb)
+        try: return self.save(nb, final=True)
         except ServerUnavailable as e: err = e; time.sleep(0.5 * (i + 1))
         except (JupyterError, OSError, ValueError, TypeError) as e: err = e; break
     self.rescue(nb, err)

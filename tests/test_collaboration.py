@@ -1,5 +1,5 @@
 "JupyterLab 4 with jupyter-collaboration: file ids kept by uploads, file-id 404s kept, rooms detected, room edits survive a run"
-import os, sys, json, time, subprocess, textwrap
+import os, sys, json, time, subprocess, textwrap, warnings
 import pytest
 from jupyter_playground.all import *
 from jupyter_playground.gateway import cached_venv
@@ -135,8 +135,12 @@ def test_room_edits_survive_a_run(lab, jp, tmp_path):
     try:
         assert jp.contents.room('live.ipynb')['open']
         y.ask('later added while it ran')  # a collaborator's new cell, a second into the run
-        with pytest.warns(UserWarning, match='changed on the server during the run'):  # and merged: run_notebook says so
+        with warnings.catch_warnings(record=True) as w:  # run_notebook says the room is open, and that it merged
+            warnings.simplefilter('always')
             out = run_notebook(jp, 'live.ipynb', progress=False)
+        said = [str(x.message) for x in w]
+        assert any('is open in a collaboration room' in m for m in said), said
+        assert any('changed on the server during the run' in m for m in said), said
         assert [c['source'] for c in out['cells']][-1] == 'added while it ran', [c['source'] for c in out['cells']]
         assert out['cells'][0]['outputs'][0]['data']['text/plain'] == '42'
         disk = jp.contents.get('live.ipynb')['content']
