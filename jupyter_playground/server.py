@@ -224,11 +224,12 @@ def stop(self:LocalServer, timeout:float=10):
     "Shut the server down (API, then SIGTERM, then SIGKILL) and remove its temporary directories"
     p = self.proc
     if p is None: return
+    asked = False  # whether the server was asked to shut down: not while it starts (no URL yet), nor without the endpoint
     if p.poll() is None and self.url and self._shutdown_path:
-        try: self._ping('POST', self._shutdown_path)
+        try: self._ping('POST', self._shutdown_path); asked = True
         except OSError: pass  # requests' errors are OSErrors: the process is stopped by signal then
-    # without a shutdown endpoint, SIGTERM is the first request and gets the `timeout`
-    for i,sig in enumerate(((None,) if self._shutdown_path else ()) + (signal.SIGTERM, signal.SIGKILL)):
+    # when it was not asked, SIGTERM is the first request and gets the `timeout`
+    for i,sig in enumerate(((None,) if asked else ()) + (signal.SIGTERM, signal.SIGKILL)):
         if sig is not None and p.poll() is None: p.send_signal(sig)
         try: p.wait(timeout if i == 0 else 5); break
         except subprocess.TimeoutExpired: pass

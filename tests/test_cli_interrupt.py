@@ -42,3 +42,21 @@ def test_ctrl_c_saves_and_leaves_no_process(tmp_path):
     assert started & set(procs()) == set(), 'left running: ' + repr(started & set(procs()))
     out = json.loads(slow.read_text())['cells'][0]['outputs']
     assert [''.join(o.get('text', '')) or o.get('ename') for o in out] == ['started\n', 'KeyboardInterrupt'], out
+
+def test_ctrl_c_while_the_server_starts(tmp_path):
+    "Ctrl-C before the embedded server answers: exit 130 in about a second (it used to wait 10 s for a shutdown it never asked for)"
+    one = nb(tmp_path/'one.ipynb', '1 + 1')
+    p = subprocess.Popen([CMD, 'run', str(one)], stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        end = time.monotonic() + 30
+        while time.monotonic() < end and not descendants(p.pid) and p.poll() is None: time.sleep(0.02)  # the server is launched
+        started = descendants(p.pid)
+        assert started, 'no server was launched'
+        t = time.monotonic(); p.send_signal(signal.SIGINT); err = p.communicate(timeout=30)[1]
+    finally:
+        if p.poll() is None: p.kill(); p.wait()
+    assert p.returncode == 130 and time.monotonic() - t < 5, (p.returncode, time.monotonic() - t, err)
+    time.sleep(0.5)
+    assert started & set(procs()) == set(), 'left running: ' + repr(started & set(procs()))
+    assert json.loads(one.read_text())['cells'][0]['outputs'] == []  # nothing ran, nothing written
