@@ -66,3 +66,29 @@ def test_readme_states_the_two_commands_ci_runs():
     index = ''.join(''.join(c['source']) for c in json.loads((ROOT/'nbs'/'index.ipynb').read_text())['cells'])
     for cmd in INSTALL, TEST:
         assert cmd in readme and cmd in index and cmd in ci, cmd
+
+def _names(src:str):
+    "The names a cell's code defines (assigned, defined, imported, arguments) and the names it reads"
+    import ast, builtins
+    tree = ast.parse('\n'.join(l for l in src.splitlines() if not l.lstrip().startswith(('#|', '%', '!'))))
+    made = set()
+    for n in ast.walk(tree):
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)): made.add(n.name)
+        elif isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store): made.add(n.id)
+        elif isinstance(n, ast.arg): made.add(n.arg)
+        elif isinstance(n, (ast.Import, ast.ImportFrom)): made |= {(a.asname or a.name).split('.')[0] for a in n.names}
+    read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)} - set(dir(builtins))
+    return made, read
+
+@pytest.mark.parametrize('nb', NBS, ids=[p.stem for p in NBS])
+def test_pages_show_what_they_use(nb):
+    "A reader can follow a page with what it shows: no visible cell reads a name that only a hidden (`#| hide`) cell made"
+    shown, hidden, bad = set(), set(), []
+    for i, c in enumerate(json.loads(nb.read_text())['cells']):
+        if c['cell_type'] != 'code': continue
+        src = ''.join(c['source'])
+        made, read = _names(src)
+        if src.startswith('#| hide'): hidden |= made; continue
+        if miss := sorted((read - shown - made) & hidden): bad.append((i, miss))
+        shown |= made
+    assert not bad, f"{nb.name}: visible cells use names made only in hidden cells (cell index, names): {bad}"
