@@ -17,6 +17,11 @@ from .channels import KernelError, ExecutionTimeout, KernelDied, ConnectionLost
 from concurrent.futures import ThreadPoolExecutor
 
 # %% ../nbs/13_cli.ipynb #659c29c3
+def _demo_notebook() -> dict:
+    "One code cell, `1 + 1`, as the wire carries a notebook (not `nbformat.v4.new_notebook`: 1.4 s to import, in a demo of the wire)"
+    return {'cells': [{'cell_type': 'code', 'source': '1 + 1', 'metadata': {}, 'outputs': [], 'execution_count': None}], 'metadata': {}, 'nbformat': 4, 'nbformat_minor': 5}
+
+# %% ../nbs/13_cli.ipynb #63ee990f
 def demo(out=None, timings:bool=True):
     "Walk through a Jupyter server's protocol against an embedded server, printing each step (and how long it took)"
     out,t0,n = out or sys.stdout,time.monotonic(),iter(range(1, 100))
@@ -35,11 +40,7 @@ def demo(out=None, timings:bool=True):
         step(f"GET /api/me -> {me['identity']['name']!r}, contents permissions {me['permissions']['contents']}")
         m = jp.contents.new(type='notebook')
         step(f"POST /api/contents -> created {m['name']!r}")
-        # the notebook as the wire carries it, rather than `nbformat.v4.new_notebook` (1.4 s to import, in a demo of the wire)
-        nb = {'cells': [{'cell_type': 'code', 'source': '1 + 1', 'metadata': {}, 'outputs': [], 'execution_count': None}],
-              'metadata': {'kernelspec': {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'}},
-              'nbformat': 4, 'nbformat_minor': 5}
-        jp.contents.save(m['path'], nb)
+        jp.contents.save(m['path'], nb := _demo_notebook())
         step(f"PUT /api/contents/{m['path']} -> saved one code cell: 1 + 1")
         s = jp.sessions.create(m['path'], kernel='python3')
         step(f"POST /api/sessions -> session for {s['path']!r} with a {s['kernel']['name']} kernel")
@@ -128,9 +129,9 @@ def _servers(roots, startup_timeout=30, extra_args=_RUNNER_ARGS, early=None, env
 
 def _early(plan:list, jobs:int, kernel=None) -> dict:
     "The kernels each server starts with: the first `jobs` notebooks', as their sessions will ask for them (see the server notebook)"
-    early = {}
-    for j in plan[:jobs]: early.setdefault(j['root'], []).append([j['path'], kernel or j['kernelspec'], j['path'].rsplit('/', 1)[-1]])
-    return early
+    from jupyter_playground.notebooks import _session_name
+    first = plan[:jobs]
+    return {r: [[j['path'], kernel or j['kernelspec'], _session_name(j['path'])] for j in first if j['root'] == r] for r in {j['root'] for j in first}}
 
 def _stop(srvs):
     "Stop the servers `srvs` at once, each killing its kernels"

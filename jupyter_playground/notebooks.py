@@ -99,6 +99,10 @@ def _spelled(path:str) -> str|None:
     try: return canonical(path)
     except ValueError: return None
 
+def _session_name(path:str) -> str:
+    "The name a run's session is created with: the notebook's file name, as JupyterLab names it (the kernel's `__session__` comes from it)"
+    return canonical(path).rsplit('/', 1)[-1]
+
 def _open_session(jp:Jupyter, path:str, nb:dict, kernel:str=None, env:dict=None) -> dict:
     "A new session for the notebook `nb` at `path`; `Conflict` when another frontend has one, whatever its spelling of the path"
     theirs = [s for s in jp.sessions.ls() if _spelled(s.get('path') or '') == canonical(path)]
@@ -109,12 +113,13 @@ def _open_session(jp:Jupyter, path:str, nb:dict, kernel:str=None, env:dict=None)
         raise Conflict(f"{path} already has a session (it is open in another frontend, or another run runs it); close it and run again",
                        409, 'POST', jp.url + 'api/sessions')
     try:  # named after the notebook as JupyterLab names it, so that its kernel's `__session__` is the notebook's path, then after us
-        sess = jp.sessions.create(path, kernel=_kernel_name(jp, nb, kernel), name=canonical(path).rsplit('/', 1)[-1], env=env)
+        sess = jp.sessions.create(path, kernel=_kernel_name(jp, nb, kernel), name=_session_name(path), env=env)
         return jp.sessions.update(sess, name=_owner())
     except ServerUnavailable:  # cut mid-request: the server may have made it, and only we can know it is ours
         for s in [s for s in _sessions(jp) if _orphan(s) and _spelled(s.get('path') or '') == canonical(path)]: _close_session(jp, s['id'], 2)
         raise
 
+# %% ../nbs/11_notebooks.ipynb #0175f5a7
 def _sessions(jp:Jupyter) -> list:
     try: return jp.sessions.ls()
     except JupyterError: return []
@@ -221,26 +226,36 @@ def stop_runs():
         try: jp.kernels.interrupt(kid)
         except JupyterError: pass  # gone already
 
-_LATER = []  # while `closing_later()` is on: the threads closing the sessions of finished runs
-
-@contextlib.contextmanager
-def closing_later():
-    "Runs in this block close their sessions in the background, so the next one need not wait for a kernel to exit; all closed at its end"
-    _LATER.append(None)  # on
-    try: yield
-    finally:
-        while (t := _LATER.pop()) is not None: t.join()
-
-def _close(jp:Jupyter, sid:str):
-    "Close session `sid` now, or in the background inside `closing_later()`"
-    if not _LATER: return _close_session(jp, sid)
-    t = threading.Thread(target=_close_session, args=(jp, sid), daemon=True)
-    t.start(); _LATER.append(t)
-
 def _between(saver, nb:dict, more:bool):
     "Between two cells: stop if `stop_runs` was called, else autosave when it is time (not after the last: the final save follows)"
     if _STOP.is_set(): raise KeyboardInterrupt('the run was stopped (stop_runs)')
     if saver and more: saver.autosave(nb)
+
+# %% ../nbs/11_notebooks.ipynb #e9bcdf8a
+_LATER = None  # inside `closing_later()`: the threads closing the sessions of finished runs
+
+@contextlib.contextmanager
+def closing_later():
+    "Runs in this block close their sessions in the background, so the next one need not wait for a kernel to exit; all closed at its end"
+    global _LATER
+    _LATER = []
+    try: yield
+    finally:
+        threads, _LATER = _LATER, None
+        for t in threads: t.join()
+
+@contextlib.contextmanager
+def _run_session(jp:Jupyter, sess:dict):
+    "While a run uses session `sess`, `stop_runs` knows it; afterwards it is closed, at once or (inside `closing_later()`) in the background"
+    _RUNNING[sess['id']] = jp, sess['kernel']['id']
+    try: yield sess
+    finally:
+        _RUNNING.pop(sess['id'], None)
+        if not _RUNNING: _STOP.clear()  # stopped runs all ended: the next ones may go
+        if _LATER is None: _close_session(jp, sess['id'])
+        else:
+            t = threading.Thread(target=_close_session, args=(jp, sess['id']), daemon=True)
+            t.start(); _LATER.append(t)
 
 # %% ../nbs/11_notebooks.ipynb #d7023147
 def _saver(jp:Jupyter, path:str, out:str, model:dict, save=True, checkpoint=True, autosave=10, unsaved_dir=None) -> Saver|None:
@@ -350,22 +365,15 @@ def run_notebook(jp:Jupyter,
     m, out = jp.contents.get(path, type='notebook', hash=True), canonical(output_path or path)
     nb, saver = m['content'], _saver(jp, path, out, m, save, checkpoint, autosave, unsaved_dir)
     if parameters is not None: inject_parameters(nb, parameters)
-    sess = _open_session(jp, path, nb, kernel, kernel_env)
-    _RUNNING[sess['id']] = jp, sess['kernel']['id']
     total = sum(c['cell_type'] == 'code' for c in nb['cells'])
-    bar = _Progress(total, progress)
-    def on_cell(n, src): bar.show(n, src); _between(saver, nb, n < total)
-    kw = dict(timeout=timeout, allow_errors=allow_errors, ahead=ahead, path=path, on_cell=on_cell, record_timing=record_timing, on_output=on_output)
-    try:
-        with jp.connect(sess['kernel']['id']) as k: failure = _run_cells(k, nb, store_widget_state, **kw)
-    except BaseException as e:  # a timeout, a dead kernel, Ctrl-C: keep what was computed
-        if saver: _last_save(saver, nb, e)
-        raise
-    else:
+    with _run_session(jp, _open_session(jp, path, nb, kernel, kernel_env)) as sess, contextlib.closing(_Progress(total, progress)) as bar:
+        def on_cell(n, src): bar.show(n, src); _between(saver, nb, n < total)
+        kw = dict(timeout=timeout, allow_errors=allow_errors, ahead=ahead, path=path, on_cell=on_cell, record_timing=record_timing, on_output=on_output)
+        try:
+            with jp.connect(sess['kernel']['id']) as k: failure = _run_cells(k, nb, store_widget_state, **kw)
+        except BaseException as e:  # a timeout, a dead kernel, Ctrl-C: keep what was computed
+            if saver: _last_save(saver, nb, e)
+            raise
         if saver: nb = saver.final(nb); _warn_schema(out, saver.reply)
-    finally:
-        bar.close(); _RUNNING.pop(sess['id'], None)
-        if not _RUNNING: _STOP.clear()  # stopped runs all ended: the next ones may go
-        _close(jp, sess['id'])
     if failure: raise failure
     return nb

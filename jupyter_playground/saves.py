@@ -175,12 +175,11 @@ def autosave(self:Saver, nb:dict):
 @patch
 def final(self:Saver, nb:dict, tries:int=3) -> dict:
     "The last save: tried again while the server does not answer; when it fails, the outputs are kept and the error says where"
-    for i in range(tries):
+    for i in range(1, tries + 1):
         try: return self.save(nb, final=True)
-        except ServerUnavailable as e: err = e; time.sleep(0.5 * (i + 1))
-        except (JupyterError, OSError, ValueError, TypeError) as e: err = e; break
-    self.rescue(nb, err)
-    raise err
+        except (JupyterError, OSError, ValueError, TypeError) as e:
+            if not isinstance(e, ServerUnavailable) or i == tries: self.rescue(nb, e); raise
+        time.sleep(0.5 * i)  # the server did not answer: it may be restarting
 
 @patch
 def _killed(self:Saver) -> str:

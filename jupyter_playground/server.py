@@ -47,13 +47,25 @@ import asyncio, json, os, sys, signal, threading, time, importlib
 owner = int(sys.argv.pop(1))
 module,main = sys.argv.pop(1).split(':')
 sys.modules.setdefault('rfc3987_syntax', None)  # see 'Starting fast' below
+sys.modules['jupyter_playground_launcher'] = sys.modules['__main__']  # where the server finds what the launcher defines for it
 def watch():
     while os.getppid() == owner: time.sleep(0.5)
     os.kill(os.getpid(), signal.SIGTERM)
 threading.Thread(target=watch, daemon=True).start()
+# {server extensions}
+def run():
+    try: return getattr(importlib.import_module(module), main)()
+    except SystemExit as e: return e.code  # what sys.exit said: the exit code, or a message
+code = run()
+if isinstance(code, str): print(code, file=sys.stderr)
+sys.stdout.flush(); sys.stderr.flush()
+os._exit(code if isinstance(code, int) else 0 if code is None else 1)  # see 'Stopping fast' below
+'''
 
+# %% ../nbs/00_server.ipynb #282f4e54
+_EARLY_KERNELS = '''
 def _jupyter_server_extension_points(): return [{'module': 'jupyter_playground_launcher'}]
-def _load_jupyter_server_extension(app):  # see 'The kernel starts with the server' below
+def _load_jupyter_server_extension(app):
     sm, km, early = app.session_manager, app.kernel_manager, {}
     start = sm.start_kernel_for_session
     for path, kernel, *name in json.loads(os.environ.pop('JUPYTER_PLAYGROUND_PRESTART', '[]')):
@@ -66,20 +78,20 @@ def _load_jupyter_server_extension(app):  # see 'The kernel starts with the serv
         if kid in km and await km.get_kernel(kid).is_alive(): return kid
         return await start(session_id, path, name, type, kernel_name, **kw)
     sm.start_kernel_for_session = start_kernel_for_session
-def __getattr__(name):  # the runner's fixed identity, see 'One user name' below
+'''
+
+# %% ../nbs/00_server.ipynb #fb880ac9
+_FIXED_IDENTITY = '''
+def __getattr__(name):  # the class is made when the server asks for it, so nothing of jupyter_server is imported before
     if name != 'FixedIdentity': raise AttributeError(name)
     from jupyter_server.auth.identity import PasswordIdentityProvider, User
     class FixedIdentity(PasswordIdentityProvider):
         def generate_anonymous_user(self, handler): return User('jupyter-playground', 'jupyter-playground', 'jupyter-playground', 'JP', None, None)
     return FixedIdentity
-sys.modules['jupyter_playground_launcher'] = sys.modules['__main__']
-
-try: code = getattr(importlib.import_module(module), main)()
-except SystemExit as e: code = e.code
-if isinstance(code, str): print(code, file=sys.stderr)
-sys.stdout.flush(); sys.stderr.flush()
-os._exit(code if isinstance(code, int) else 0 if code is None else 1)  # see 'Stopping fast' below
 '''
+
+# %% ../nbs/00_server.ipynb #7bf17c65
+_LAUNCHER = _LAUNCHER.replace('# {server extensions}\n', _EARLY_KERNELS + _FIXED_IDENTITY)
 
 # %% ../nbs/00_server.ipynb #be412b0a
 class ServerStartError(RuntimeError):
